@@ -791,9 +791,29 @@ static vmi_status vmi__read_cached(vmi_instance *vmi, uint32_t range, uint64_t p
     return VMI_OK;
 }
 
+/* The host bytes of [pa, pa+len) when one mapped range holds them all. */
+static const uint8_t *vmi__host_span(vmi_instance *vmi, uint64_t pa, size_t len) {
+    const vmi_mem_range *r;
+    uint64_t off;
+    uint32_t ri = vmi->last_range;
+    if (ri >= vmi->be.nranges || pa - vmi->be.ranges[ri].pa >= vmi->be.ranges[ri].size) {
+        if ((ri = vmi__range_find(vmi, pa)) == VMI__NONE) return NULL;
+    }
+    r = &vmi->be.ranges[ri];
+    off = pa - r->pa;
+    if (!r->host || len > r->size - off) return NULL;
+    return (const uint8_t *)r->host + off;
+}
+
 static vmi_status vmi__read_pa(vmi_instance *vmi, uint64_t pa, void *buf, size_t len, size_t *done) {
     size_t got = 0;
     vmi_status st = VMI_OK;
+    const uint8_t *host = vmi__host_span(vmi, pa, len);
+    if (host) { /* the common case: one memcpy */
+        memcpy(buf, host, len);
+        if (done) *done = len;
+        return VMI_OK;
+    }
     while (got < len) {
         uint64_t at = pa + got;
         uint32_t ri = vmi__range_find(vmi, at);
@@ -863,9 +883,17 @@ VMI_API vmi_status vmi_write_pa(vmi_instance *vmi, uint64_t pa, const void *buf,
 
 /* Guest data is little-endian on every supported architecture. */
 static uint64_t vmi__le(const uint8_t *p, unsigned n) {
-    uint64_t v = 0;
-    while (n--) v = (v << 8) | p[n];
-    return v;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t v8;
+    uint32_t v4;
+    if (n == 8) { memcpy(&v8, p, 8); return v8; }
+    if (n == 4) { memcpy(&v4, p, 4); return v4; }
+#endif
+    {
+        uint64_t v = 0;
+        while (n--) v = (v << 8) | p[n];
+        return v;
+    }
 }
 
 static vmi_status vmi__read_le_pa(vmi_instance *vmi, uint64_t pa, unsigned n, uint64_t *out) {
@@ -1276,6 +1304,11 @@ static vmi_status vmi__fmt_for(vmi_instance *vmi, uint64_t dtb, uint64_t *va, vm
 }
 
 static vmi_status vmi__read_entry(vmi_instance *vmi, const vmi__fmt *f, uint64_t pa, uint64_t *e) {
+    const uint8_t *host = vmi__host_span(vmi, pa, f->esize);
+    if (host) {
+        *e = vmi__le(host, f->esize);
+        return VMI_OK;
+    }
     return vmi__read_le_pa(vmi, pa, f->esize, e);
 }
 
@@ -1476,6 +1509,11 @@ static vmi_status vmi__access_va(vmi_instance *vmi, uint64_t dtb, uint64_t va, u
         size_t n, d = 0;
         if ((st = vmi__translate(vmi, dtb, va + got, &pa, &avail)) != VMI_OK) break;
         n = (size_t)vmi__min64(len - got, avail);
+        while (got + n < len) { /* physically contiguous pages become one copy */
+            uint64_t pa2, avail2;
+            if (vmi__translate(vmi, dtb, va + got + n, &pa2, &avail2) != VMI_OK || pa2 != pa + n) break;
+            n += (size_t)vmi__min64(len - got - n, avail2);
+        }
         st = rbuf ? vmi__read_pa(vmi, pa, rbuf + got, n, &d) : vmi__write_pa(vmi, pa, wbuf + got, n, &d);
         got += d;
         if (st != VMI_OK) break;
@@ -1485,8 +1523,20 @@ static vmi_status vmi__access_va(vmi_instance *vmi, uint64_t dtb, uint64_t va, u
 }
 
 VMI_API vmi_status vmi_read_va(vmi_instance *vmi, uint64_t dtb, uint64_t va, void *buf, size_t len, size_t *done) {
+    const vmi__v2p_entry *e = &vmi->v2p_last;
     VMI_ASSERT(vmi && (buf || !len));
     vmi__tick(vmi);
+    /* hot path: the page of the last translation, inside one mapped range */
+    if (e->tag == ((va >> VMI__PAGE_SHIFT) | VMI__V2P_VALID) && e->dtb == dtb &&
+        len <= VMI__PAGE_SIZE - (va & (VMI__PAGE_SIZE - 1))) {
+        const uint8_t *host = vmi__host_span(vmi, (e->pfn << VMI__PAGE_SHIFT) | (va & (VMI__PAGE_SIZE - 1)), len);
+        if (host) {
+            vmi->stats.v2p_hits++;
+            memcpy(buf, host, len);
+            if (done) *done = len;
+            return VMI_OK;
+        }
+    }
     return vmi__access_va(vmi, dtb, va, (uint8_t *)buf, NULL, len, done);
 }
 
@@ -1577,7 +1627,7 @@ VMI_API vmi_status vmi_read_str(vmi_instance *vmi, uint64_t dtb, uint64_t va, ch
         size_t n, d = 0;
         const char *nul;
         if ((st = vmi__translate(vmi, dtb, va + got, &pa, &avail)) != VMI_OK) break;
-        n = (size_t)vmi__min64(vmi__min64(cap - 1 - got, avail), VMI__STR_CHUNK);
+        n = (size_t)vmi__min64(vmi__min64(cap - 1 - got, avail), got ? VMI__STR_CHUNK : 64);
         st = vmi__read_pa(vmi, pa, buf + got, n, &d);
         nul = (const char *)memchr(buf + got, 0, d);
         if (nul) {

@@ -1,0 +1,72 @@
+#!/bin/sh
+# Runs the test suite and sums every step's "N passed, M failed" line.
+# A step without such a line counts as one check, passed by exit code 0.
+# Usage: tests/run.sh quick|all   (from the repository root, after make)
+set -u
+mode=${1:-all}
+B=${BUILD:-build}
+LOG=$B/test-logs
+mkdir -p "$LOG"
+pass=0
+fail=0
+failed_steps=""
+
+step() {
+    name=$1; shift
+    log="$LOG/$name.log"
+    start=$(date +%s)
+    "$@" >"$log" 2>&1
+    rc=$?
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+    if [ -n "$line" ]; then
+        p=${line%% passed*}; f=${line#*passed, }; f=${f%% failed*}
+    elif [ $rc -eq 0 ]; then p=1; f=0
+    else p=0; f=1
+    fi
+    [ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
+    pass=$((pass + p)); fail=$((fail + f))
+    secs=$(( $(date +%s) - start ))
+    if [ "$f" -eq 0 ]; then
+        echo "ok    $name ($p checks, ${secs}s)"
+    else
+        echo "FAIL  $name ($f of $((p + f)) failed, ${secs}s) - log: $log"
+        tail -n 30 "$log" | sed 's/^/    | /'
+        failed_steps="$failed_steps $name"
+    fi
+}
+
+compile_one() { # compiler std lang
+    cc=$1; std=$2; lang=$3
+    out="$B/compile-$cc-$std"
+    if [ "$lang" = c ]; then flags="-x c -std=$std -Wstrict-prototypes"; else flags="-x c++ -std=$std"; fi
+    $cc $flags -Wall -Wextra -Wpedantic -Werror -Wshadow -I. -c tests/compile/impl.c -o "$out-impl.o" &&
+    $cc $flags -Wall -Wextra -Wpedantic -Werror -Wshadow -I. -c tests/compile/other.c -o "$out-other.o" &&
+    $cc "$out-impl.o" "$out-other.o" -o "$out" && "./$out" &&
+    ! nm -g --defined-only "$out-impl.o" | awk '{print $3}' | grep -v '^vmi_' | grep -q .
+}
+
+compile_matrix() {
+    n=0; bad=0
+    for combo in "gcc c99 c" "gcc c11 c" "g++ c++17 cxx" "clang c99 c" "clang c11 c" "clang++ c++17 cxx"; do
+        set -- $combo
+        if compile_one "$1" "$2" "$3"; then echo "ok   $1 -std=$2, two translation units"; n=$((n + 1))
+        else echo "FAIL $1 -std=$2"; bad=$((bad + 1)); fi
+    done
+    echo "$n passed, $bad failed"
+    [ $bad -eq 0 ]
+}
+
+step compile-matrix compile_matrix
+for t in test_paging test_mem test_file; do
+    step "$t" "$B/unit/$t"
+    step "$t-asan-ubsan" "$B/unit-san/$t"
+done
+step cli sh tests/cli/test_cli.sh "$B/vmi" "$B/cli-scratch"
+if [ "$mode" = all ]; then
+    step fuzz-smoke sh tests/fuzz/run.sh "$B/fuzz" "${FUZZ_SECONDS:-10}"
+    step guests python3 tests/guests/test_guests.py --vmi "$B/vmi"
+fi
+echo
+[ -n "$failed_steps" ] && echo "failed steps:$failed_steps"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
