@@ -522,6 +522,7 @@ struct vmi_instance {
     char err[VMI__ERR_MAX];
     uint32_t last_range;
     uint32_t pause_depth;
+    uint64_t upper_from; /* ARM split: VAs from here walk from the kernel root */
     uint64_t ttl_ms, v2p_stamp_ms;
     /* page cache (only for ranges without a host mapping) */
     uint32_t pc_cap, pc_hmask, pc_head, pc_tail, pc_used;
@@ -1351,15 +1352,24 @@ static vmi_status vmi__walk(vmi_instance *vmi, const vmi__fmt *f, uint64_t va, v
     return vmi__fail(vmi, VMI_ERR_PAGE_TABLE, "%s walk of va 0x%llx ran past the last level", mode, (unsigned long long)va);
 }
 
+/* The root a VA really walks from, which keys the V2P cache: on ARM the
+   upper region is the kernel's whatever root the caller gave, so flushing
+   the kernel root must reach those entries. */
+static uint64_t vmi__key_dtb(const vmi_instance *vmi, uint64_t dtb, uint64_t va) {
+    if (vmi->paging.mode == VMI_PAGING_AARCH64) return ((va >> 55) & 1) ? vmi->paging.dtb : dtb;
+    return va >= vmi->upper_from ? vmi->paging.dtb : dtb;
+}
+
 /* Translation through the V2P cache. *avail: bytes from va to the end of
    its page, all physically contiguous. */
 static vmi_status vmi__translate(vmi_instance *vmi, uint64_t dtb, uint64_t va, uint64_t *pa, uint64_t *avail) {
-    const vmi__v2p_entry *e = vmi__v2p_lookup(vmi, dtb, va >> VMI__PAGE_SHIFT);
+    const vmi__v2p_entry *e;
     uint64_t v = va;
     vmi__fmt f;
     vmi_walk w;
     vmi_status st;
-    if (e) {
+    dtb = vmi__key_dtb(vmi, dtb, va);
+    if ((e = vmi__v2p_lookup(vmi, dtb, va >> VMI__PAGE_SHIFT)) != NULL) {
         vmi->stats.v2p_hits++;
         *pa = (e->pfn << VMI__PAGE_SHIFT) | (va & (VMI__PAGE_SIZE - 1));
         *avail = (1ull << e->shift) - (va & ((1ull << e->shift) - 1));
@@ -1527,7 +1537,7 @@ VMI_API vmi_status vmi_read_va(vmi_instance *vmi, uint64_t dtb, uint64_t va, voi
     VMI_ASSERT(vmi && (buf || !len));
     vmi__tick(vmi);
     /* hot path: the page of the last translation, inside one mapped range */
-    if (e->tag == ((va >> VMI__PAGE_SHIFT) | VMI__V2P_VALID) && e->dtb == dtb &&
+    if (e->tag == ((va >> VMI__PAGE_SHIFT) | VMI__V2P_VALID) && e->dtb == vmi__key_dtb(vmi, dtb, va) &&
         len <= VMI__PAGE_SIZE - (va & (VMI__PAGE_SIZE - 1))) {
         const uint8_t *host = vmi__host_span(vmi, (e->pfn << VMI__PAGE_SHIFT) | (va & (VMI__PAGE_SIZE - 1)), len);
         if (host) {
@@ -1758,6 +1768,14 @@ VMI_API vmi_status vmi_paging_from_regs(const vmi_regs *regs, vmi_paging *out) {
 VMI_API const vmi_paging *vmi_get_paging(const vmi_instance *vmi) { return &vmi->paging; }
 VMI_API uint64_t vmi_kernel_dtb(const vmi_instance *vmi) { return vmi->paging.dtb; }
 
+static void vmi__paging_changed(vmi_instance *vmi) {
+    vmi__fmt f;
+    vmi->upper_from = ~0ull;
+    if (vmi->paging.mode != VMI_PAGING_AARCH64 && vmi__fmt_region(&vmi->paging, 0, 1, &f) == VMI_OK)
+        vmi->upper_from = f.va_lo;
+    vmi__v2p_flush_all(vmi);
+}
+
 VMI_API vmi_status vmi_set_paging(vmi_instance *vmi, const vmi_paging *paging) {
     VMI_ASSERT(vmi && paging);
     if ((unsigned)paging->mode >= (unsigned)VMI_PAGING_MODE_COUNT)
@@ -1767,7 +1785,7 @@ VMI_API vmi_status vmi_set_paging(vmi_instance *vmi, const vmi_paging *paging) {
         return vmi__fail(vmi, VMI_ERR_UNSUPPORTED, "built with VMI_NO_ARM");
 #endif
     vmi->paging = *paging;
-    vmi__v2p_flush_all(vmi);
+    vmi__paging_changed(vmi);
     return VMI_OK;
 }
 
@@ -1885,6 +1903,7 @@ VMI_API vmi_status vmi_open(const vmi_desc *desc, vmi_instance **out) {
         return st;
     }
     vmi__detect_paging(vmi, desc);
+    vmi__paging_changed(vmi);
     *out = vmi;
     return VMI_OK;
 }
