@@ -379,8 +379,8 @@ VMI_API vmi_status vmi_write_u64(vmi_instance *vmi, uint64_t dtb, uint64_t va, u
 VMI_API unsigned vmi_addr_width(const vmi_instance *vmi);
 
 /* Strings. A C string up to its NUL into buf (always NUL-terminated);
-   *len (may be NULL) gets its length. VMI_ERR_LIMIT when no NUL came within
-   cap - 1 bytes: buf then holds the truncated string. */
+   *len (may be NULL) gets its length. VMI_ERR_LIMIT when the string and its
+   NUL do not fit in cap bytes: buf then holds the first cap - 1 bytes. */
 VMI_API vmi_status vmi_read_str(vmi_instance *vmi, uint64_t dtb, uint64_t va, char *buf, size_t cap, size_t *len);
 /* UTF-16LE (Windows) as UTF-8: `nbytes` bytes, or up to a NUL when 0.
    Unpaired surrogates become U+FFFD. */
@@ -1357,7 +1357,7 @@ static vmi_status vmi__walk(vmi_instance *vmi, const vmi__fmt *f, uint64_t va, v
    the kernel root must reach those entries. */
 static uint64_t vmi__key_dtb(const vmi_instance *vmi, uint64_t dtb, uint64_t va) {
     if (vmi->paging.mode == VMI_PAGING_AARCH64) return ((va >> 55) & 1) ? vmi->paging.dtb : dtb;
-    return va >= vmi->upper_from ? vmi->paging.dtb : dtb;
+    return vmi->upper_from && va >= vmi->upper_from ? vmi->paging.dtb : dtb;
 }
 
 /* Translation through the V2P cache. *avail: bytes from va to the end of
@@ -1632,12 +1632,12 @@ VMI_API vmi_status vmi_read_str(vmi_instance *vmi, uint64_t dtb, uint64_t va, ch
     if (len) *len = 0;
     if (!cap) return vmi__fail(vmi, VMI_ERR_ARG, "vmi_read_str: zero-sized buffer");
     vmi__tick(vmi);
-    while (got + 1 < cap) {
+    while (got < cap) {
         uint64_t pa, avail;
         size_t n, d = 0;
         const char *nul;
         if ((st = vmi__translate(vmi, dtb, va + got, &pa, &avail)) != VMI_OK) break;
-        n = (size_t)vmi__min64(vmi__min64(cap - 1 - got, avail), got ? VMI__STR_CHUNK : 64);
+        n = (size_t)vmi__min64(vmi__min64(cap - got, avail), got ? VMI__STR_CHUNK : 64);
         st = vmi__read_pa(vmi, pa, buf + got, n, &d);
         nul = (const char *)memchr(buf + got, 0, d);
         if (nul) {
@@ -1647,10 +1647,11 @@ VMI_API vmi_status vmi_read_str(vmi_instance *vmi, uint64_t dtb, uint64_t va, ch
         got += d;
         if (st != VMI_OK) break;
     }
+    if (got == cap) got--; /* no NUL in cap bytes: cut to make room for one */
     buf[got] = 0;
     if (len) *len = got;
     if (st != VMI_OK) return st;
-    return vmi__fail(vmi, VMI_ERR_LIMIT, "no NUL within %zu bytes of string at va 0x%llx", cap - 1, (unsigned long long)va);
+    return vmi__fail(vmi, VMI_ERR_LIMIT, "string at va 0x%llx and its NUL do not fit in %zu bytes", (unsigned long long)va, cap);
 }
 
 /* Appends cp as UTF-8 if it fits with room for the final NUL. */
@@ -1770,7 +1771,7 @@ VMI_API uint64_t vmi_kernel_dtb(const vmi_instance *vmi) { return vmi->paging.dt
 
 static void vmi__paging_changed(vmi_instance *vmi) {
     vmi__fmt f;
-    vmi->upper_from = ~0ull;
+    vmi->upper_from = 0; /* no split: an ARM upper region never starts at 0 */
     if (vmi->paging.mode != VMI_PAGING_AARCH64 && vmi__fmt_region(&vmi->paging, 0, 1, &f) == VMI_OK)
         vmi->upper_from = f.va_lo;
     vmi__v2p_flush_all(vmi);

@@ -1,0 +1,1044 @@
+/* vmi - the command-line tool of vmi.h: look into a guest's memory image.
+
+       vmi info      TARGET                 memory map, vCPUs, registers, paging
+       vmi read      TARGET ADDR LEN        hexdump (or --raw bytes) of guest memory
+       vmi translate TARGET VA              a page-table walk, level by level
+       vmi write     TARGET ADDR HEXBYTES   patch guest memory (with --write)
+
+   Build: gcc -std=c99 -O2 -Wall -Wextra -I. examples/vmi.c -o build/vmi
+   Options, output formats and exit codes: examples/README.md.
+
+   Every failure is one line on stderr, "vmi: <what failed>: <detail>", and
+   exit code 1; a command line that cannot be run exits with 2. */
+
+#define VMI_IMPLEMENTATION
+#include "vmi.h"
+#include "vmi_file.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CLI_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define CLI_PRINTF(f, a)
+#endif
+
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+#define CLI_COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char cli_usage_text[] =
+    "usage: vmi info      TARGET [options]\n"
+    "       vmi read      TARGET ADDR LEN [--phys | --dtb X | --kernel] [--raw] [options]\n"
+    "       vmi translate TARGET VA [--dtb X] [options]\n"
+    "       vmi write     TARGET ADDR HEXBYTES --write [--phys | --dtb X | --kernel] [options]\n"
+    "       vmi help | --help | --version\n";
+
+static const char cli_options_text[] =
+    "TARGET is a memory image: raw, LiME or an ELF core (QEMU dump-guest-memory, kdump).\n"
+    "options:\n"
+    "  --json                   print one JSON document\n"
+    "  --phys                   ADDR is guest-physical (default: virtual, kernel DTB)\n"
+    "  --kernel                 ADDR is virtual, through the kernel DTB (the default)\n"
+    "  --raw                    read: write the bytes themselves to stdout\n"
+    "  --mode MODE              paging: legacy pae ia32e la57 aarch32 lpae aarch64 off\n"
+    "  --dtb X                  page-table root: CR3, TTBR1 (TTBR0 without a split)\n"
+    "  --tcr X                  AArch64 TCR_EL1, ARM TTBCR\n"
+    "  --granule 4k|16k|64k     AArch64: build --tcr from the granule and --va-bits\n"
+    "  --va-bits N              (defaults 4k and 48)\n"
+    "  --base X                 raw images: guest-physical address of file offset 0\n"
+    "  --format raw|lime|elf    do not detect the format from the content\n"
+    "  --write                  open TARGET writable (needed by vmi write)\n"
+    "Numbers are decimal or hex with 0x. Registers in the target (ELF cores) give the\n"
+    "paging mode and DTB of vCPU 0; --mode, --dtb and --tcr override them.\n";
+
+/* ---- errors ---------------------------------------------------------------- */
+
+/* Control characters (a path may hold a newline) would break the promise of
+   one line per error. */
+static void cli_put_safe(FILE *out, const char *s)
+{
+    for (; *s; s++)
+        fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, out);
+}
+
+static int cli_verror(int code, const char *detail, const char *fmt, va_list ap)
+{
+    char what[512];
+    vsnprintf(what, sizeof what, fmt, ap);
+    fputs("vmi: ", stderr);
+    cli_put_safe(stderr, what);
+    if (detail) {
+        fputs(": ", stderr);
+        cli_put_safe(stderr, *detail ? detail : "unknown error");
+    }
+    fputc('\n', stderr);
+    return code;
+}
+
+/* "vmi: <what>[: <detail>]" on stderr; returns `code` for the exit status. */
+static int cli_error(int code, const char *detail, const char *fmt, ...) CLI_PRINTF(3, 4);
+static int cli_error(int code, const char *detail, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    code = cli_verror(code, detail, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+/* A command line of the wrong shape: the error, then how it should look.
+   (A bad value on a well-formed command line is a one-line cli_error.) */
+static int cli_usage(const char *fmt, ...) CLI_PRINTF(1, 2);
+static int cli_usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    cli_verror(CLI_USAGE, NULL, fmt, ap);
+    va_end(ap);
+    fputs(cli_usage_text, stderr);
+    fputs("Run 'vmi --help' for the options.\n", stderr);
+    return CLI_USAGE;
+}
+
+/* ---- numbers --------------------------------------------------------------- */
+
+/* Hex with 0x, else decimal, and nothing else: strtoull alone takes "12ab"
+   as 12, "-1" as 2^64-1, " 7" as 7 and "010" as octal. */
+static int cli_parse_u64(const char *s, uint64_t *out)
+{
+    const char *digits = "0123456789";
+    unsigned long long v;
+    char *end;
+    int base = 10;
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        digits = "0123456789abcdefABCDEF";
+        base = 16;
+        s += 2;
+    }
+    if (!*s || s[strspn(s, digits)])
+        return 0;
+    errno = 0;
+    v = strtoull(s, &end, base);
+    if (errno == ERANGE)
+        return 0;
+    *out = (uint64_t)v;
+    return 1;
+}
+
+/* A number from the command line, or a one-line complaint naming it. */
+static int cli_number(const char *name, const char *s, uint64_t *out)
+{
+    if (cli_parse_u64(s, out))
+        return CLI_OK;
+    return cli_error(CLI_USAGE, NULL,
+                     "%s \"%s\" is not a 64-bit number (decimal, or hex with 0x)", name, s);
+}
+
+static int cli_hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+}
+
+/* ---- JSON writer ------------------------------------------------------------ */
+
+#define CLI_JSON_DEPTH 8
+
+/* Just enough state to place the commas. */
+typedef struct cli_json {
+    FILE *out;
+    unsigned depth;
+    unsigned char need_comma[CLI_JSON_DEPTH];
+} cli_json;
+
+/* Length of the valid UTF-8 sequence at s, or 0. JSON text is UTF-8: a path
+   with other bytes must not make the document unparseable. */
+static size_t cli_utf8_len(const unsigned char *s)
+{
+    unsigned c = s[0];
+    size_t n = c >= 0xf5 ? 0 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0, i;
+    /* overlong forms (e0, f0), surrogates (ed), past U+10FFFF (f4) */
+    if (!n || (c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0) ||
+        (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90))
+        return 0;
+    for (i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
+static void cli_json_quote(FILE *out, const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    fputc('"', out);
+    while (*s) {
+        size_t n = 1;
+        if (*s == '"' || *s == '\\')
+            fprintf(out, "\\%c", *s);
+        else if (*s < 0x20 || *s == 0x7f)
+            fprintf(out, "\\u%04x", *s);
+        else if (*s < 0x80)
+            fputc(*s, out);
+        else if ((n = cli_utf8_len(s)) != 0)
+            fwrite(s, 1, n, out);
+        else
+            fputs("\\ufffd", out);
+        s += n ? n : 1;
+    }
+    fputc('"', out);
+}
+
+/* The comma before a member and its key (NULL inside arrays). */
+static void cli_json_key(cli_json *j, const char *key)
+{
+    if (j->need_comma[j->depth])
+        fputc(',', j->out);
+    j->need_comma[j->depth] = 1;
+    if (key) {
+        cli_json_quote(j->out, key);
+        fputc(':', j->out);
+    }
+}
+
+static void cli_json_open(cli_json *j, const char *key, char bracket)
+{
+    cli_json_key(j, key);
+    fputc(bracket, j->out);
+    VMI_ASSERT(j->depth + 1 < CLI_JSON_DEPTH);
+    j->need_comma[++j->depth] = 0;
+}
+
+static void cli_json_close(cli_json *j, char bracket)
+{
+    fputc(bracket, j->out);
+    j->depth--;
+    if (j->depth == 0)
+        fputc('\n', j->out);
+}
+
+static void cli_json_str(cli_json *j, const char *key, const char *s)
+{
+    cli_json_key(j, key);
+    if (s)
+        cli_json_quote(j->out, s);
+    else
+        fputs("null", j->out);
+}
+
+/* Addresses: always a hex string, whatever their size. */
+static void cli_json_hex(cli_json *j, const char *key, uint64_t v)
+{
+    cli_json_key(j, key);
+    fprintf(j->out, "\"0x%" PRIx64 "\"", v);
+}
+
+/* Counts and sizes: a number where a double holds it exactly (below 2^53),
+   else a hex string, so no JSON reader rounds it. */
+static void cli_json_num(cli_json *j, const char *key, uint64_t v)
+{
+    if (v >= (1ull << 53)) {
+        cli_json_hex(j, key, v);
+        return;
+    }
+    cli_json_key(j, key);
+    fprintf(j->out, "%" PRIu64, v);
+}
+
+static const char *const cli_status_names[] = {
+#define CLI_STATUS_NAME(name, text) #name,
+    VMI_STATUS_LIST(CLI_STATUS_NAME)
+#undef CLI_STATUS_NAME
+};
+
+/* "error": null, or the status (its enum name and text) and the detail. */
+static void cli_json_error(cli_json *j, vmi_status st, const char *detail)
+{
+    if (st == VMI_OK) {
+        cli_json_str(j, "error", NULL);
+        return;
+    }
+    cli_json_open(j, "error", '{');
+    cli_json_str(j, "code", (unsigned)st < VMI_STATUS_COUNT ? cli_status_names[st] : "?");
+    cli_json_str(j, "status", vmi_status_string(st));
+    cli_json_str(j, "message", detail);
+    cli_json_close(j, '}');
+}
+
+/* ---- options ----------------------------------------------------------------- */
+
+/* Option ids double as bits in cli.seen and in each command's allowed set. */
+enum {
+    CLI_OPT_JSON, CLI_OPT_MODE, CLI_OPT_DTB, CLI_OPT_TCR, CLI_OPT_GRANULE, CLI_OPT_VA_BITS,
+    CLI_OPT_BASE, CLI_OPT_FORMAT, CLI_OPT_WRITE, CLI_OPT_PHYS, CLI_OPT_KERNEL, CLI_OPT_RAW,
+    CLI_OPT_HELP, CLI_OPT_VERSION, CLI_OPT_COUNT
+};
+#define CLI_BIT(id) (1u << (id))
+#define CLI_COMMON                                                                        \
+    (CLI_BIT(CLI_OPT_JSON) | CLI_BIT(CLI_OPT_MODE) | CLI_BIT(CLI_OPT_DTB) |               \
+     CLI_BIT(CLI_OPT_TCR) | CLI_BIT(CLI_OPT_GRANULE) | CLI_BIT(CLI_OPT_VA_BITS) |         \
+     CLI_BIT(CLI_OPT_BASE) | CLI_BIT(CLI_OPT_FORMAT) | CLI_BIT(CLI_OPT_WRITE) |           \
+     CLI_BIT(CLI_OPT_HELP) | CLI_BIT(CLI_OPT_VERSION))
+#define CLI_SPACE (CLI_BIT(CLI_OPT_PHYS) | CLI_BIT(CLI_OPT_KERNEL))
+#define CLI_PAGING_OPTS                                                                   \
+    (CLI_BIT(CLI_OPT_MODE) | CLI_BIT(CLI_OPT_DTB) | CLI_BIT(CLI_OPT_TCR) |                \
+     CLI_BIT(CLI_OPT_GRANULE) | CLI_BIT(CLI_OPT_VA_BITS))
+
+static const struct cli_optdef {
+    const char *name;
+    int has_value;
+} cli_optdefs[CLI_OPT_COUNT] = {
+    {"--json", 0},   {"--mode", 1},  {"--dtb", 1},   {"--tcr", 1},    {"--granule", 1},
+    {"--va-bits", 1}, {"--base", 1}, {"--format", 1}, {"--write", 0},  {"--phys", 0},
+    {"--kernel", 0}, {"--raw", 0},   {"--help", 0},  {"--version", 0}};
+
+/* Where the paging mode or the DTB came from. */
+typedef enum cli_source { CLI_SRC_UNKNOWN, CLI_SRC_REGS, CLI_SRC_OPTIONS } cli_source;
+
+static const char *const cli_source_text[] = {"unknown", "from vCPU 0 registers",
+                                              "from --mode/--dtb"};
+static const char *const cli_source_json[] = {"unknown", "vcpu0", "options"};
+
+#define CLI_MAX_POS 4 /* command, TARGET and two more */
+
+typedef struct cli cli;
+typedef struct cli_cmd {
+    const char *name;
+    unsigned nargs; /* after the command */
+    const char *args;
+    unsigned allowed; /* CLI_BIT()s */
+    int (*run)(cli *c);
+} cli_cmd;
+
+struct cli {
+    const char *pos[CLI_MAX_POS];
+    unsigned npos;
+    unsigned seen;
+    const char *value[CLI_OPT_COUNT];
+    const cli_cmd *cmd;
+    /* resolved options */
+    vmi_paging_mode mode;
+    uint64_t dtb, tcr, base;
+    /* the open target */
+    vmi_instance *vmi;
+    cli_source mode_src, dtb_src;
+    cli_json json;
+};
+
+static int cli_has(const cli *c, int id)
+{
+    return (c->seen & CLI_BIT(id)) != 0;
+}
+
+/* One option at argv[*i]: "--name", "--name value" or "--name=value". */
+static int cli_parse_option(cli *c, int argc, char **argv, int *i)
+{
+    const char *arg = argv[*i], *eq = strchr(arg, '=');
+    size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+    int id;
+    for (id = 0; id < CLI_OPT_COUNT; id++)
+        if (strlen(cli_optdefs[id].name) == len && strncmp(cli_optdefs[id].name, arg, len) == 0)
+            break;
+    if (id == CLI_OPT_COUNT)
+        return cli_usage("unknown option \"%s\"", arg);
+    if (!cli_optdefs[id].has_value && eq)
+        return cli_usage("%s takes no value", cli_optdefs[id].name);
+    if (cli_optdefs[id].has_value && !eq && *i + 1 >= argc)
+        return cli_usage("%s needs a value", cli_optdefs[id].name);
+    c->value[id] = cli_optdefs[id].has_value ? (eq ? eq + 1 : argv[++*i]) : "";
+    c->seen |= CLI_BIT(id);
+    return CLI_OK;
+}
+
+/* Options may come anywhere; "--" ends them (for a TARGET named "-x"). */
+static int cli_parse_args(cli *c, int argc, char **argv)
+{
+    int i, options = 1, rc;
+    for (i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (options && strcmp(arg, "--") == 0) {
+            options = 0;
+        } else if (options && arg[0] == '-' && arg[1]) {
+            if ((rc = cli_parse_option(c, argc, argv, &i)) != CLI_OK)
+                return rc;
+        } else if (c->npos == CLI_MAX_POS) {
+            return cli_usage("too many arguments, from \"%s\" on", arg);
+        } else {
+            c->pos[c->npos++] = arg;
+        }
+    }
+    return CLI_OK;
+}
+
+/* T0SZ = T1SZ = 64 - va_bits; TG0 and TG1 number the granules differently. */
+static int cli_resolve_tcr(cli *c)
+{
+    static const struct { const char *name; uint64_t tg0, tg1; } granules[] = {
+        {"4k", 0, 2}, {"16k", 2, 1}, {"64k", 1, 3}};
+    const char *g = cli_has(c, CLI_OPT_GRANULE) ? c->value[CLI_OPT_GRANULE] : "4k";
+    uint64_t bits = 48, tsz;
+    size_t i;
+    int rc;
+    if (cli_has(c, CLI_OPT_TCR))
+        return cli_error(CLI_USAGE, NULL,
+                         "--tcr and --granule/--va-bits both give the TCR: use one");
+    if (cli_has(c, CLI_OPT_VA_BITS) &&
+        (rc = cli_number("--va-bits", c->value[CLI_OPT_VA_BITS], &bits)) != CLI_OK)
+        return rc;
+    if (bits < 16 || bits > 52)
+        return cli_error(CLI_USAGE, NULL, "--va-bits %" PRIu64 " is outside 16..52", bits);
+    for (i = 0; i < CLI_COUNT(granules); i++)
+        if (strcmp(g, granules[i].name) == 0)
+            break;
+    if (i == CLI_COUNT(granules))
+        return cli_error(CLI_USAGE, NULL, "--granule \"%s\" is not 4k, 16k or 64k", g);
+    tsz = 64 - bits;
+    c->tcr = tsz | (tsz << 16) | (granules[i].tg0 << 14) | (granules[i].tg1 << 30);
+    return CLI_OK;
+}
+
+/* Option values into numbers and modes, before anything is opened. */
+static int cli_resolve_options(cli *c)
+{
+    int rc = CLI_OK;
+    if (cli_has(c, CLI_OPT_MODE)) {
+        c->mode = vmi_paging_mode_parse(c->value[CLI_OPT_MODE]);
+        if (c->mode == VMI_PAGING_UNKNOWN)
+            return cli_error(CLI_USAGE, NULL,
+                             "--mode \"%s\" is not a paging mode (legacy, pae, ia32e, la57, "
+                             "aarch32, lpae, aarch64, off)",
+                             c->value[CLI_OPT_MODE]);
+    }
+    if (cli_has(c, CLI_OPT_DTB))
+        rc = cli_number("--dtb", c->value[CLI_OPT_DTB], &c->dtb);
+    if (rc == CLI_OK && cli_has(c, CLI_OPT_TCR))
+        rc = cli_number("--tcr", c->value[CLI_OPT_TCR], &c->tcr);
+    if (rc == CLI_OK && cli_has(c, CLI_OPT_BASE))
+        rc = cli_number("--base", c->value[CLI_OPT_BASE], &c->base);
+    if (rc == CLI_OK && (cli_has(c, CLI_OPT_GRANULE) || cli_has(c, CLI_OPT_VA_BITS)))
+        rc = cli_resolve_tcr(c);
+    if (rc == CLI_OK && cli_has(c, CLI_OPT_RAW) && cli_has(c, CLI_OPT_JSON))
+        return cli_usage("--raw and --json both say what to print: use one");
+    if (rc == CLI_OK && cli_has(c, CLI_OPT_PHYS) &&
+        (cli_has(c, CLI_OPT_KERNEL) || cli_has(c, CLI_OPT_DTB)))
+        return cli_usage("--phys reads physical memory: it takes no --dtb or --kernel");
+    return rc;
+}
+
+/* ---- opening a target ---------------------------------------------------------- */
+
+/* TARGET names the backend. Only memory images exist so far: "qemu:" and
+   "xen:" targets will open the live backends (vmi_kvm.h, vmi_xen.h) here. */
+static vmi_status cli_open_backend(const cli *c, const char *target, vmi_backend *be,
+                                   char *err, size_t errlen)
+{
+    vmi_file_desc fdesc;
+    if (strncmp(target, "qemu:", 5) == 0 || strncmp(target, "xen:", 4) == 0) {
+        snprintf(err, errlen, "%s: live targets are not supported yet", target);
+        return VMI_ERR_UNSUPPORTED;
+    }
+    memset(&fdesc, 0, sizeof fdesc);
+    fdesc.path = target;
+    fdesc.writable = cli_has(c, CLI_OPT_WRITE);
+    fdesc.base = c->base;
+    fdesc.format = c->value[CLI_OPT_FORMAT];
+    return vmi_file_open(&fdesc, be, err, errlen);
+}
+
+/* vmi_open took the paging from vCPU 0's registers where the target has
+   them; --mode, --dtb and --tcr override it field by field. */
+static int cli_apply_paging(cli *c)
+{
+    vmi_paging p = *vmi_get_paging(c->vmi);
+    c->mode_src = c->dtb_src = p.mode != VMI_PAGING_UNKNOWN ? CLI_SRC_REGS : CLI_SRC_UNKNOWN;
+    if (cli_has(c, CLI_OPT_MODE)) {
+        p.mode = c->mode;
+        c->mode_src = CLI_SRC_OPTIONS;
+    }
+    if (p.mode == VMI_PAGING_UNKNOWN && (c->seen & CLI_PAGING_OPTS))
+        return cli_error(CLI_USAGE, NULL,
+                         "%s carries no registers to take the paging mode from: add --mode",
+                         c->pos[1]);
+    if ((cli_has(c, CLI_OPT_GRANULE) || cli_has(c, CLI_OPT_VA_BITS)) &&
+        p.mode != VMI_PAGING_AARCH64)
+        return cli_error(CLI_USAGE, NULL,
+                         "--granule and --va-bits describe AArch64 paging (--mode aarch64)");
+    if (cli_has(c, CLI_OPT_DTB)) {
+        p.dtb = c->dtb;
+        c->dtb_src = CLI_SRC_OPTIONS;
+    }
+    if (cli_has(c, CLI_OPT_TCR) || cli_has(c, CLI_OPT_GRANULE) || cli_has(c, CLI_OPT_VA_BITS))
+        p.tcr = c->tcr;
+    /* With 8-byte x86 entries, bit 63 set while EFER.NXE is clear is a
+       reserved-bit fault: a guest that sets it has NXE on. Images carry no
+       EFER, so say NX where the guest does. */
+    if (p.mode == VMI_PAGING_PAE || p.mode == VMI_PAGING_IA32E || p.mode == VMI_PAGING_LA57)
+        p.flags |= VMI_PAGING_NXE;
+    if (vmi_set_paging(c->vmi, &p) != VMI_OK)
+        return cli_error(CLI_FAIL, vmi_last_error(c->vmi), "paging");
+    return CLI_OK;
+}
+
+static int cli_open(cli *c)
+{
+    const char *target = c->pos[1];
+    vmi_desc desc;
+    vmi_status st;
+    char err[512];
+    memset(&desc, 0, sizeof desc);
+    st = cli_open_backend(c, target, &desc.backend, err, sizeof err);
+    if (st != VMI_OK)
+        return cli_error(CLI_FAIL, err, "open");
+    /* vmi_open frees its instance on failure: the status is all there is. */
+    st = vmi_open(&desc, &c->vmi);
+    if (st != VMI_OK)
+        return cli_error(CLI_FAIL, vmi_status_string(st), "open %s", target);
+    return cli_apply_paging(c);
+}
+
+/* Virtual addresses need a mode, and a root unless paging is off. */
+static int cli_need_paging(const cli *c)
+{
+    const vmi_paging *p = vmi_get_paging(c->vmi);
+    if (p->mode == VMI_PAGING_UNKNOWN)
+        return cli_error(CLI_USAGE, NULL,
+                         "%s: paging mode unknown (no registers in the target): give --mode "
+                         "and --dtb%s",
+                         c->pos[1], c->cmd->allowed & CLI_SPACE ? ", or use --phys" : "");
+    if (p->mode != VMI_PAGING_OFF && c->dtb_src == CLI_SRC_UNKNOWN)
+        return cli_error(CLI_USAGE, NULL, "%s: no page-table root known: give --dtb",
+                         c->pos[1]);
+    return CLI_OK;
+}
+
+/* ---- info ------------------------------------------------------------------------ */
+
+/* Registers worth showing, per architecture, with the group that fills them. */
+typedef struct cli_reg {
+    const char *name;
+    uint32_t group;
+    size_t off, size;
+} cli_reg;
+
+#define CLI_REG(name, group, member) \
+    {name, group, offsetof(vmi_regs, member), sizeof(((vmi_regs *)0)->member)}
+
+static const cli_reg cli_regs_x86[] = {
+    CLI_REG("rip", VMI_REGS_GPR, x86.rip),
+    CLI_REG("rsp", VMI_REGS_GPR, x86.rsp),
+    CLI_REG("cr0", VMI_REGS_CONTROL, x86.cr0),
+    CLI_REG("cr3", VMI_REGS_CONTROL, x86.cr3),
+    CLI_REG("cr4", VMI_REGS_CONTROL, x86.cr4),
+    CLI_REG("efer", VMI_REGS_CONTROL, x86.efer)};
+static const cli_reg cli_regs_arm64[] = {
+    CLI_REG("pc", VMI_REGS_GPR, arm64.pc),
+    CLI_REG("sp", VMI_REGS_GPR, arm64.sp),
+    CLI_REG("ttbr0", VMI_REGS_CONTROL, arm64.ttbr0),
+    CLI_REG("ttbr1", VMI_REGS_CONTROL, arm64.ttbr1),
+    CLI_REG("tcr", VMI_REGS_CONTROL, arm64.tcr)};
+static const cli_reg cli_regs_arm[] = {
+    CLI_REG("pc", VMI_REGS_GPR, arm.r[15]),
+    CLI_REG("sp", VMI_REGS_GPR, arm.r[13]),
+    CLI_REG("ttbr0", VMI_REGS_CONTROL, arm.ttbr0),
+    CLI_REG("ttbr1", VMI_REGS_CONTROL, arm.ttbr1),
+    CLI_REG("ttbcr", VMI_REGS_CONTROL, arm.ttbcr)};
+
+static const cli_reg *cli_regs_for(vmi_arch arch, size_t *n)
+{
+    switch (arch) {
+    case VMI_ARCH_X86:
+    case VMI_ARCH_X86_64: *n = CLI_COUNT(cli_regs_x86); return cli_regs_x86;
+    case VMI_ARCH_AARCH64: *n = CLI_COUNT(cli_regs_arm64); return cli_regs_arm64;
+    case VMI_ARCH_ARM: *n = CLI_COUNT(cli_regs_arm); return cli_regs_arm;
+    default: *n = 0; return NULL;
+    }
+}
+
+static uint64_t cli_reg_value(const vmi_regs *regs, const cli_reg *r)
+{
+    const unsigned char *p = (const unsigned char *)regs + r->off;
+    uint32_t v32;
+    uint64_t v64;
+    if (r->size == sizeof v32) {
+        memcpy(&v32, p, sizeof v32);
+        return v32;
+    }
+    memcpy(&v64, p, sizeof v64);
+    return v64;
+}
+
+/* "64 KiB": the largest binary unit that divides the size exactly. */
+static const char *cli_human(uint64_t v, char *buf, size_t cap)
+{
+    static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    unsigned u = 0;
+    while (v && u + 1 < CLI_COUNT(units) && (v & 1023) == 0) {
+        v >>= 10;
+        u++;
+    }
+    snprintf(buf, cap, "%" PRIu64 " %s", v, units[u]);
+    return buf;
+}
+
+static int cli_arm_mode(vmi_paging_mode m)
+{
+    return m == VMI_PAGING_AARCH64 || m == VMI_PAGING_LPAE || m == VMI_PAGING_AARCH32;
+}
+
+static void cli_info_regs_text(const vmi_regs *regs)
+{
+    size_t n, i;
+    const cli_reg *r = cli_regs_for(regs->arch, &n);
+    for (i = 0; i < n; i++)
+        if (regs->valid & r[i].group)
+            printf("  %s 0x%" PRIx64, r[i].name, cli_reg_value(regs, &r[i]));
+    putchar('\n');
+}
+
+static void cli_info_vcpus_text(cli *c)
+{
+    uint32_t count, v;
+    vmi_regs regs;
+    if (vmi_vcpu_count(c->vmi, &count) != VMI_OK) {
+        printf("vcpus     unknown\n");
+        return;
+    }
+    printf("vcpus     %" PRIu32 "%s\n", count, count ? "" : " (no registers in the target)");
+    for (v = 0; v < count; v++) {
+        printf("  vcpu %" PRIu32 ":", v);
+        if (vmi_get_regs(c->vmi, v, &regs) == VMI_OK)
+            cli_info_regs_text(&regs);
+        else
+            printf("  registers unavailable: %s\n", vmi_last_error(c->vmi));
+    }
+}
+
+static void cli_info_text(cli *c)
+{
+    const vmi_backend *be = vmi_get_backend(c->vmi);
+    const vmi_paging *p = vmi_get_paging(c->vmi);
+    size_t n, i;
+    const vmi_mem_range *r = vmi_memory_map(c->vmi, &n);
+    char h[32];
+    printf("target    %s\nbackend   %s\nformat    %s\narch      %s\n", c->pos[1],
+           be->name ? be->name : "?", be->format ? be->format : "?", vmi_arch_name(be->arch));
+    printf("memory    %zu range%s, 0x%" PRIx64 " bytes (%s)\n", n, n == 1 ? "" : "s",
+           vmi_memory_size(c->vmi), cli_human(vmi_memory_size(c->vmi), h, sizeof h));
+    for (i = 0; i < n; i++)
+        printf("  0x%016" PRIx64 "-0x%016" PRIx64 "  0x%" PRIx64 " (%s)\n", r[i].pa,
+               r[i].pa + (r[i].size - 1), r[i].size, cli_human(r[i].size, h, sizeof h));
+    cli_info_vcpus_text(c);
+    if (c->mode_src == CLI_SRC_UNKNOWN)
+        printf("paging    unknown (no registers in the target: give --mode)\n");
+    else
+        printf("paging    %s (%s)\n", vmi_paging_mode_name(p->mode), cli_source_text[c->mode_src]);
+    if (c->dtb_src == CLI_SRC_UNKNOWN)
+        printf("dtb       unknown\n");
+    else
+        printf("dtb       0x%016" PRIx64 " (%s)\n", p->dtb, cli_source_text[c->dtb_src]);
+    if (cli_arm_mode(p->mode))
+        printf("tcr       0x%" PRIx64 "\n", p->tcr);
+}
+
+static void cli_info_vcpus_json(cli *c)
+{
+    cli_json *j = &c->json;
+    uint32_t count, v;
+    size_t n, i;
+    vmi_regs regs;
+    if (vmi_vcpu_count(c->vmi, &count) != VMI_OK) {
+        cli_json_str(j, "vcpus", NULL);
+        count = 0;
+    } else {
+        cli_json_num(j, "vcpus", count);
+    }
+    cli_json_open(j, "registers", '[');
+    for (v = 0; v < count; v++) {
+        const cli_reg *r;
+        cli_json_open(j, NULL, '{');
+        cli_json_num(j, "vcpu", v);
+        if (vmi_get_regs(c->vmi, v, &regs) != VMI_OK) {
+            cli_json_str(j, "error", vmi_last_error(c->vmi));
+        } else {
+            r = cli_regs_for(regs.arch, &n);
+            for (i = 0; i < n; i++)
+                if (regs.valid & r[i].group)
+                    cli_json_hex(j, r[i].name, cli_reg_value(&regs, &r[i]));
+        }
+        cli_json_close(j, '}');
+    }
+    cli_json_close(j, ']');
+}
+
+static void cli_info_json(cli *c)
+{
+    cli_json *j = &c->json;
+    const vmi_backend *be = vmi_get_backend(c->vmi);
+    const vmi_paging *p = vmi_get_paging(c->vmi);
+    size_t n, i;
+    const vmi_mem_range *r = vmi_memory_map(c->vmi, &n);
+    cli_json_open(j, NULL, '{');
+    cli_json_str(j, "target", c->pos[1]);
+    cli_json_str(j, "backend", be->name);
+    cli_json_str(j, "format", be->format);
+    cli_json_str(j, "arch", vmi_arch_name(be->arch));
+    cli_json_open(j, "ranges", '[');
+    for (i = 0; i < n; i++) {
+        cli_json_open(j, NULL, '{');
+        cli_json_hex(j, "start", r[i].pa);
+        cli_json_hex(j, "end", r[i].pa + (r[i].size - 1));
+        cli_json_num(j, "size", r[i].size);
+        cli_json_close(j, '}');
+    }
+    cli_json_close(j, ']');
+    cli_json_num(j, "memory_size", vmi_memory_size(c->vmi));
+    cli_info_vcpus_json(c);
+    cli_json_open(j, "paging", '{');
+    cli_json_str(j, "mode", vmi_paging_mode_name(p->mode));
+    cli_json_str(j, "mode_source", cli_source_json[c->mode_src]);
+    cli_json_hex(j, "dtb", p->dtb);
+    cli_json_str(j, "dtb_source", cli_source_json[c->dtb_src]);
+    cli_json_hex(j, "tcr", p->tcr);
+    cli_json_close(j, '}');
+    cli_json_close(j, '}');
+}
+
+static int cli_cmd_info(cli *c)
+{
+    int rc = cli_open(c);
+    if (rc != CLI_OK)
+        return rc;
+    if (cli_has(c, CLI_OPT_JSON))
+        cli_info_json(c);
+    else
+        cli_info_text(c);
+    return CLI_OK;
+}
+
+/* ---- read and write ------------------------------------------------------------- */
+
+/* ADDR in the space the options name: physical, or virtual through the
+   kernel DTB (which --dtb sets). */
+static vmi_status cli_access(cli *c, uint64_t addr, uint8_t *rbuf, const uint8_t *wbuf,
+                             size_t n, size_t *done)
+{
+    uint64_t dtb = vmi_kernel_dtb(c->vmi);
+    if (cli_has(c, CLI_OPT_PHYS))
+        return wbuf ? vmi_write_pa(c->vmi, addr, wbuf, n, done)
+                    : vmi_read_pa(c->vmi, addr, rbuf, n, done);
+    return wbuf ? vmi_write_va(c->vmi, dtb, addr, wbuf, n, done)
+                : vmi_read_va(c->vmi, dtb, addr, rbuf, n, done);
+}
+
+static int cli_open_space(cli *c)
+{
+    int rc = cli_open(c);
+    if (rc == CLI_OK && !cli_has(c, CLI_OPT_PHYS))
+        rc = cli_need_paging(c);
+    return rc;
+}
+
+/* The head of a read or write report in JSON: what was asked. */
+static void cli_json_access_head(cli *c, uint64_t addr)
+{
+    cli_json *j = &c->json;
+    cli_json_open(j, NULL, '{');
+    cli_json_str(j, "target", c->pos[1]);
+    cli_json_str(j, "space", cli_has(c, CLI_OPT_PHYS) ? "physical" : "virtual");
+    if (cli_has(c, CLI_OPT_PHYS))
+        cli_json_str(j, "dtb", NULL);
+    else
+        cli_json_hex(j, "dtb", vmi_kernel_dtb(c->vmi));
+    cli_json_hex(j, "address", addr);
+}
+
+/* One hexdump -C line (up to 16 bytes), with the full 64-bit address. */
+static void cli_hexdump_line(uint64_t addr, const uint8_t *p, size_t n)
+{
+    size_t i;
+    printf("%016" PRIx64 " ", addr);
+    for (i = 0; i < 16; i++) {
+        if (i == 8)
+            putchar(' ');
+        if (i < n)
+            printf(" %02x", p[i]);
+        else
+            fputs("   ", stdout);
+    }
+    fputs("  |", stdout);
+    for (i = 0; i < n; i++)
+        putchar(p[i] >= 0x20 && p[i] < 0x7f ? p[i] : '.');
+    fputs("|\n", stdout);
+}
+
+/* Bytes as they arrive, in the chosen form. Chunks are whole lines except
+   the last, so hexdump lines stay 16 bytes from ADDR. */
+static void cli_emit(cli *c, uint64_t addr, const uint8_t *buf, size_t n)
+{
+    size_t i;
+    if (cli_has(c, CLI_OPT_RAW)) {
+        fwrite(buf, 1, n, stdout);
+    } else if (cli_has(c, CLI_OPT_JSON)) {
+        for (i = 0; i < n; i++)
+            printf("%02x", buf[i]);
+    } else {
+        for (i = 0; i < n; i += 16)
+            cli_hexdump_line(addr + i, buf + i, n - i < 16 ? n - i : 16);
+    }
+}
+
+/* Reads in chunks so LEN is not bounded by memory; stops at the first
+   failure, after printing what came before it. */
+static vmi_status cli_read_loop(cli *c, uint64_t addr, uint64_t len, uint64_t *total)
+{
+    uint8_t buf[4096];
+    vmi_status st = VMI_OK;
+    *total = 0;
+    while (*total < len && st == VMI_OK) {
+        size_t want = len - *total < sizeof buf ? (size_t)(len - *total) : sizeof buf, got = 0;
+        st = cli_access(c, addr + *total, buf, NULL, want, &got);
+        cli_emit(c, addr + *total, buf, got);
+        *total += got;
+    }
+    return st;
+}
+
+static int cli_cmd_read(cli *c)
+{
+    uint64_t addr, len, total;
+    cli_json *j = &c->json;
+    vmi_status st;
+    int rc = cli_number("ADDR", c->pos[2], &addr);
+    if (rc == CLI_OK)
+        rc = cli_number("LEN", c->pos[3], &len);
+    if (rc == CLI_OK && len && len - 1 > UINT64_MAX - addr)
+        return cli_error(CLI_USAGE, NULL, "ADDR + LEN passes the end of the address space");
+    if (rc != CLI_OK || (rc = cli_open_space(c)) != CLI_OK)
+        return rc;
+    if (cli_has(c, CLI_OPT_JSON)) {
+        cli_json_access_head(c, addr);
+        cli_json_num(j, "length", len);
+        cli_json_key(j, "data");
+        putchar('"');
+    }
+    st = cli_read_loop(c, addr, len, &total);
+    if (cli_has(c, CLI_OPT_JSON)) {
+        putchar('"');
+        cli_json_num(j, "read", total);
+        cli_json_error(j, st, st == VMI_OK ? NULL : vmi_last_error(c->vmi));
+        cli_json_close(j, '}');
+    }
+    if (st != VMI_OK)
+        return cli_error(CLI_FAIL, vmi_last_error(c->vmi), "read at 0x%" PRIx64 " (%" PRIu64
+                         " of %" PRIu64 " bytes read)", addr + total, total, len);
+    return CLI_OK;
+}
+
+/* HEXBYTES: pairs of hex digits, e.g. "90c3". */
+static int cli_parse_hexbytes(const char *s, uint8_t **out, size_t *n)
+{
+    size_t len = strlen(s), i;
+    uint8_t *b;
+    for (i = 0; i < len && cli_hexval(s[i]) >= 0; i++)
+        ;
+    if (len == 0 || i < len || len % 2)
+        return cli_error(CLI_USAGE, NULL,
+                         "HEXBYTES \"%s\" is not an even number of hex digits (e.g. 90c3)", s);
+    b = (uint8_t *)malloc(len / 2);
+    if (!b)
+        return cli_error(CLI_FAIL, "out of memory", "HEXBYTES");
+    for (i = 0; i < len / 2; i++)
+        b[i] = (uint8_t)(cli_hexval(s[2 * i]) << 4 | cli_hexval(s[2 * i + 1]));
+    *out = b;
+    *n = len / 2;
+    return CLI_OK;
+}
+
+static int cli_write_bytes(cli *c, uint64_t addr, const uint8_t *bytes, size_t n)
+{
+    size_t done = 0;
+    vmi_status st = cli_access(c, addr, NULL, bytes, n, &done);
+    if (cli_has(c, CLI_OPT_JSON)) {
+        cli_json_access_head(c, addr);
+        cli_json_num(&c->json, "length", n);
+        cli_json_num(&c->json, "written", done);
+        cli_json_error(&c->json, st, st == VMI_OK ? NULL : vmi_last_error(c->vmi));
+        cli_json_close(&c->json, '}');
+    } else if (st == VMI_OK) {
+        printf("wrote %zu bytes at 0x%" PRIx64 "\n", n, addr);
+    }
+    if (st != VMI_OK)
+        return cli_error(CLI_FAIL, vmi_last_error(c->vmi),
+                         "write at 0x%" PRIx64 " (%zu of %zu bytes written)", addr + done, done,
+                         n);
+    return CLI_OK;
+}
+
+static int cli_cmd_write(cli *c)
+{
+    uint64_t addr;
+    uint8_t *bytes = NULL;
+    size_t n = 0;
+    int rc;
+    if (!cli_has(c, CLI_OPT_WRITE))
+        return cli_usage("write changes TARGET: add --write to open it writable");
+    rc = cli_number("ADDR", c->pos[2], &addr);
+    if (rc == CLI_OK)
+        rc = cli_parse_hexbytes(c->pos[3], &bytes, &n);
+    if (rc == CLI_OK && n - 1 > UINT64_MAX - addr)
+        rc = cli_error(CLI_USAGE, NULL, "ADDR + length passes the end of the address space");
+    if (rc == CLI_OK)
+        rc = cli_open_space(c);
+    if (rc == CLI_OK)
+        rc = cli_write_bytes(c, addr, bytes, n);
+    free(bytes);
+    return rc;
+}
+
+/* ---- translate ----------------------------------------------------------------- */
+
+static const struct { uint32_t bit; const char *name; } cli_page_flags[] = {
+    {VMI_PAGE_WRITE, "W"}, {VMI_PAGE_USER, "U"},     {VMI_PAGE_NX, "NX"},
+    {VMI_PAGE_PXN, "PXN"}, {VMI_PAGE_GLOBAL, "G"}, {VMI_PAGE_CONTIG, "CONTIG"}};
+#define CLI_NFLAGS CLI_COUNT(cli_page_flags)
+
+static void cli_walk_text(const vmi_walk *w, vmi_paging_mode mode, vmi_status st)
+{
+    char h[32];
+    uint32_t l;
+    size_t i;
+    printf("va 0x%016" PRIx64 "  mode %s  dtb 0x%" PRIx64 "\n", w->va,
+           vmi_paging_mode_name(mode), w->dtb);
+    if (w->nlevels)
+        printf("level  table              index  entry pa           entry\n");
+    for (l = 0; l < w->nlevels && l < VMI_WALK_MAX_LEVELS; l++)
+        printf("%-5" PRIu32 "  0x%016" PRIx64 " %5" PRIu32 "  0x%016" PRIx64 " 0x%016" PRIx64
+               "\n", l, w->levels[l].table_pa, w->levels[l].index, w->levels[l].entry_pa,
+               w->levels[l].entry);
+    if (st != VMI_OK)
+        return; /* why it stopped is the error line on stderr */
+    printf("pa 0x%016" PRIx64 "  page %s  flags", w->pa, cli_human(w->page_size, h, sizeof h));
+    for (i = 0; i < CLI_NFLAGS; i++)
+        if (w->flags & cli_page_flags[i].bit)
+            printf(" %s", cli_page_flags[i].name);
+    printf("%s\n", w->flags ? "" : " -");
+}
+
+static void cli_walk_json(cli *c, uint64_t va, const vmi_walk *w, vmi_status st)
+{
+    cli_json *j = &c->json;
+    uint32_t l;
+    size_t i;
+    cli_json_open(j, NULL, '{');
+    cli_json_str(j, "target", c->pos[1]);
+    cli_json_str(j, "mode", vmi_paging_mode_name(vmi_get_paging(c->vmi)->mode));
+    cli_json_hex(j, "va", va);
+    cli_json_hex(j, "dtb", vmi_kernel_dtb(c->vmi));
+    cli_json_open(j, "levels", '[');
+    for (l = 0; l < w->nlevels && l < VMI_WALK_MAX_LEVELS; l++) {
+        cli_json_open(j, NULL, '{');
+        cli_json_num(j, "level", l);
+        cli_json_hex(j, "table", w->levels[l].table_pa);
+        cli_json_num(j, "index", w->levels[l].index);
+        cli_json_hex(j, "entry_pa", w->levels[l].entry_pa);
+        cli_json_hex(j, "entry", w->levels[l].entry);
+        cli_json_close(j, '}');
+    }
+    cli_json_close(j, ']');
+    if (st == VMI_OK) {
+        cli_json_hex(j, "pa", w->pa);
+        cli_json_num(j, "page_size", w->page_size);
+        cli_json_open(j, "flags", '[');
+        for (i = 0; i < CLI_NFLAGS; i++)
+            if (w->flags & cli_page_flags[i].bit)
+                cli_json_str(j, NULL, cli_page_flags[i].name);
+        cli_json_close(j, ']');
+    } else {
+        cli_json_str(j, "pa", NULL);
+        cli_json_str(j, "page_size", NULL);
+        cli_json_str(j, "flags", NULL);
+    }
+    cli_json_error(j, st, st == VMI_OK ? NULL : vmi_last_error(c->vmi));
+    cli_json_close(j, '}');
+}
+
+static int cli_cmd_translate(cli *c)
+{
+    uint64_t va;
+    vmi_walk w;
+    vmi_status st;
+    int rc = cli_number("VA", c->pos[2], &va);
+    if (rc != CLI_OK || (rc = cli_open_space(c)) != CLI_OK)
+        return rc;
+    st = vmi_translate_walk(c->vmi, vmi_kernel_dtb(c->vmi), va, &w);
+    if (cli_has(c, CLI_OPT_JSON))
+        cli_walk_json(c, va, &w, st);
+    else
+        cli_walk_text(&w, vmi_get_paging(c->vmi)->mode, st);
+    if (st != VMI_OK)
+        return cli_error(CLI_FAIL, vmi_last_error(c->vmi), "translate 0x%" PRIx64, va);
+    return CLI_OK;
+}
+
+/* ---- main ------------------------------------------------------------------------ */
+
+static const cli_cmd cli_cmds[] = {
+    {"info", 1, "TARGET", CLI_COMMON, cli_cmd_info},
+    {"read", 3, "TARGET ADDR LEN", CLI_COMMON | CLI_SPACE | CLI_BIT(CLI_OPT_RAW), cli_cmd_read},
+    {"translate", 2, "TARGET VA", CLI_COMMON, cli_cmd_translate},
+    {"write", 3, "TARGET ADDR HEXBYTES", CLI_COMMON | CLI_SPACE, cli_cmd_write}};
+
+static int cli_select_command(cli *c)
+{
+    size_t i;
+    unsigned stray;
+    int id;
+    for (i = 0; i < CLI_COUNT(cli_cmds); i++)
+        if (strcmp(c->pos[0], cli_cmds[i].name) == 0)
+            c->cmd = &cli_cmds[i];
+    if (!c->cmd)
+        return cli_usage("unknown command \"%s\"", c->pos[0]);
+    if (c->npos - 1 != c->cmd->nargs)
+        return cli_usage("%s takes %s", c->cmd->name, c->cmd->args);
+    stray = c->seen & ~c->cmd->allowed;
+    for (id = 0; id < CLI_OPT_COUNT; id++)
+        if (stray & CLI_BIT(id))
+            return cli_usage("%s does not apply to %s", cli_optdefs[id].name, c->cmd->name);
+    return CLI_OK;
+}
+
+int main(int argc, char **argv)
+{
+    cli c;
+    int rc;
+    memset(&c, 0, sizeof c);
+    c.json.out = stdout;
+    if ((rc = cli_parse_args(&c, argc, argv)) != CLI_OK)
+        return rc;
+    if (cli_has(&c, CLI_OPT_HELP) || (c.npos && strcmp(c.pos[0], "help") == 0)) {
+        fputs(cli_usage_text, stdout);
+        fputs(cli_options_text, stdout);
+        return CLI_OK;
+    }
+    if (cli_has(&c, CLI_OPT_VERSION)) {
+        puts(VMI_VERSION_STRING);
+        return CLI_OK;
+    }
+    if (c.npos == 0)
+        return cli_usage("no command");
+    if ((rc = cli_select_command(&c)) == CLI_OK && (rc = cli_resolve_options(&c)) == CLI_OK)
+        rc = c.cmd->run(&c);
+    vmi_close(c.vmi);
+    /* A full disk or a closed pipe must not pass for success. */
+    if (fflush(stdout) != 0 || ferror(stdout))
+        rc = cli_error(CLI_FAIL, strerror(errno), "writing the output");
+    return rc;
+}
