@@ -64,7 +64,9 @@ done
 step cli sh tests/cli/test_cli.sh "$B/vmi" "$B/cli-scratch"
 if [ "$mode" = all ]; then
     step fuzz-smoke sh tests/fuzz/run.sh "$B/fuzz" "${FUZZ_SECONDS:-10}"
-    step guests python3 tests/guests/test_guests.py --vmi "$B/vmi"
+    step guest-capture python3 tests/guests/lab.py capture all --jobs 2 --out "$B/guests"
+    step guest-lab-check python3 tests/guests/check.py --out "$B/guests"
+    step guests python3 tests/guests/test_guests.py --vmi "$B/vmi" --out "$B/guests"
 fi
 echo
 [ -n "$failed_steps" ] && echo "failed steps:$failed_steps"
