@@ -11,7 +11,7 @@
    Backends live in their own headers (vmi_file.h, vmi_kvm.h, vmi_xen.h),
    included after vmi.h.
 
-   Needs: a C99 compiler, POSIX (clock_gettime), and xxHash's header
+   Needs: a C99 compiler, POSIX (gettimeofday), and xxHash's header
    (Debian: libxxhash-dev), used inline: nothing to link.
 
    Configuration macros (define before the implementation):
@@ -45,13 +45,6 @@
 /* >>declarations ========================================================= */
 #ifndef VMI_H_INCLUDED
 #define VMI_H_INCLUDED
-
-/* The implementation uses POSIX (clock_gettime, mmap in the backends): in a
-   strict -std=c99 build it asks for it here, which works when vmi.h is the
-   first header of that file (else build with -D_POSIX_C_SOURCE=200809L). */
-#if defined(VMI_IMPLEMENTATION) && !defined(_POSIX_C_SOURCE) && !defined(_GNU_SOURCE)
-#define _POSIX_C_SOURCE 200809L
-#endif
 
 #include <stddef.h>
 #include <stdint.h>
@@ -408,7 +401,7 @@ VMI_API void vmi_backend_buffer(vmi_backend *out, const vmi_mem_range *ranges, s
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/time.h>
 
 #ifndef VMI_ASSERT
 #include <assert.h>
@@ -428,10 +421,13 @@ VMI_API void vmi_backend_buffer(vmi_backend *out, const vmi_mem_range *ranges, s
 
 static uint64_t vmi__min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
+/* gettimeofday, not clock_gettime: <sys/time.h> declares it even in a strict
+   -std=c99 build whatever came first. Only cache expiry uses it, and callers
+   treat a clock that went back as "expired". */
 static uint64_t vmi__now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
 }
 
 static uint32_t vmi__log2(uint64_t v) {
@@ -623,7 +619,7 @@ static void vmi__tick(vmi_instance *vmi) {
     uint64_t now;
     if (!(vmi->be.flags & VMI_BACKEND_LIVE) || vmi->pause_depth) return;
     now = vmi__now_ms();
-    if (now - vmi->v2p_stamp_ms >= vmi->ttl_ms) {
+    if (now < vmi->v2p_stamp_ms || now - vmi->v2p_stamp_ms >= vmi->ttl_ms) {
         vmi__v2p_flush_all(vmi);
         vmi->v2p_stamp_ms = now;
     }
@@ -717,7 +713,8 @@ static vmi_status vmi__pc_fill(vmi_instance *vmi, uint32_t s, uint64_t pfn, uint
 
 static int vmi__pc_fresh(vmi_instance *vmi, uint32_t s) {
     if (!(vmi->be.flags & VMI_BACKEND_LIVE) || vmi->pause_depth) return 1;
-    return vmi__now_ms() - vmi->pc_slots[s].stamp_ms < vmi->ttl_ms;
+    uint64_t now = vmi__now_ms(), stamp = vmi->pc_slots[s].stamp_ms;
+    return now >= stamp && now - stamp < vmi->ttl_ms;
 }
 
 /* The cached copy of page pfn (from range), loading it on a miss. */

@@ -3,6 +3,7 @@
    mmap'd backend (files, QEMU's shared RAM) costs: memcpy is the limit.
    Page tables are built here, per mode, mapping 1 MiB of kernel VA with
    4 KiB pages (the worst case for translation). Best of 5 runs each. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #define VMI_IMPLEMENTATION
 #include "vmi.h"
 #include <stdio.h>
