@@ -776,16 +776,28 @@ static void vmi__pc_forget(vmi_instance *vmi, uint64_t pfn, uint32_t range) {
 }
 
 /* Reads within one range without a host mapping, page by page. */
-static vmi_status vmi__read_cached(vmi_instance *vmi, uint32_t range, uint64_t pa, uint8_t *buf, size_t len) {
-    while (len) {
+static vmi_status vmi__read_cached(vmi_instance *vmi, uint32_t range, uint64_t pa, uint8_t *buf, size_t len,
+                                   size_t *done) {
+    *done = 0;
+    while (*done < len) {
         const uint8_t *page;
-        uint64_t off = pa & (VMI__PAGE_SIZE - 1);
-        size_t n = (size_t)vmi__min64(len, VMI__PAGE_SIZE - off);
-        vmi_status st = vmi__pc_get(vmi, pa >> VMI__PAGE_SHIFT, range, &page);
+        uint64_t at = pa + *done, off = at & (VMI__PAGE_SIZE - 1);
+        size_t n = (size_t)vmi__min64(len - *done, VMI__PAGE_SIZE - off);
+        vmi_status st = vmi__pc_get(vmi, at >> VMI__PAGE_SHIFT, range, &page);
         if (st != VMI_OK) return st;
-        memcpy(buf, page + off, n);
-        buf += n, pa += n, len -= n;
+        memcpy(buf + *done, page + off, n);
+        *done += n;
     }
+    return VMI_OK;
+}
+
+/* The range holding `at` and how many of the `want` bytes from there it holds. */
+static vmi_status vmi__range_span(vmi_instance *vmi, uint64_t at, size_t want, uint32_t *ri, size_t *n) {
+    const vmi_mem_range *r;
+    if ((*ri = vmi__range_find(vmi, at)) == VMI__NONE)
+        return vmi__fail(vmi, VMI_ERR_UNMAPPED, "physical address 0x%llx is not in guest memory", (unsigned long long)at);
+    r = &vmi->be.ranges[*ri];
+    *n = (size_t)vmi__min64(want, r->size - (at - r->pa));
     return VMI_OK;
 }
 
@@ -814,22 +826,18 @@ static vmi_status vmi__read_pa(vmi_instance *vmi, uint64_t pa, void *buf, size_t
     }
     while (got < len) {
         uint64_t at = pa + got;
-        uint32_t ri = vmi__range_find(vmi, at);
+        uint32_t ri;
         const vmi_mem_range *r;
         size_t n;
-        if (ri == VMI__NONE) {
-            st = vmi__fail(vmi, VMI_ERR_UNMAPPED, "physical address 0x%llx is not in guest memory",
-                           (unsigned long long)at);
-            break;
-        }
+        if ((st = vmi__range_span(vmi, at, len - got, &ri, &n)) != VMI_OK) break;
         r = &vmi->be.ranges[ri];
-        n = (size_t)vmi__min64(len - got, r->size - (at - r->pa));
         if (r->host) {
             memcpy((uint8_t *)buf + got, (const uint8_t *)r->host + (at - r->pa), n);
-        } else if ((st = vmi__read_cached(vmi, ri, at, (uint8_t *)buf + got, n)) != VMI_OK) {
-            break;
+        } else {
+            st = vmi__read_cached(vmi, ri, at, (uint8_t *)buf + got, n, &n);
         }
         got += n;
+        if (st != VMI_OK) break;
     }
     if (done) *done = got;
     return st;
@@ -840,16 +848,11 @@ static vmi_status vmi__write_pa(vmi_instance *vmi, uint64_t pa, const void *buf,
     vmi_status st = VMI_OK;
     while (got < len) {
         uint64_t at = pa + got, p;
-        uint32_t ri = vmi__range_find(vmi, at);
+        uint32_t ri;
         const vmi_mem_range *r;
         size_t n;
-        if (ri == VMI__NONE) {
-            st = vmi__fail(vmi, VMI_ERR_UNMAPPED, "physical address 0x%llx is not in guest memory",
-                           (unsigned long long)at);
-            break;
-        }
+        if ((st = vmi__range_span(vmi, at, len - got, &ri, &n)) != VMI_OK) break;
         r = &vmi->be.ranges[ri];
-        n = (size_t)vmi__min64(len - got, r->size - (at - r->pa));
         if (r->host && (r->flags & VMI_RANGE_WRITABLE)) {
             memcpy((uint8_t *)r->host + (at - r->pa), (const uint8_t *)buf + got, n);
         } else if (r->host || !vmi->be.write_pa) {

@@ -57,7 +57,7 @@ compile_matrix() {
 }
 
 step compile-matrix compile_matrix
-for t in test_paging test_mem test_file; do
+for t in test_paging test_mem test_cache test_file; do
     step "$t" "$B/unit/$t"
     step "$t-asan-ubsan" "$B/unit-san/$t"
 done
