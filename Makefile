@@ -54,8 +54,9 @@ test: all $(addprefix $(BUILD)/unit/,$(UNITS)) $(addprefix $(BUILD)/unit-san/,$(
 test-quick: all $(addprefix $(BUILD)/unit/,$(UNITS)) $(addprefix $(BUILD)/unit-san/,$(UNITS)) $(BUILD)/mkimage
 	sh tests/run.sh quick
 
+# With a lab capture present, also times a real guest's ELF core.
 bench: $(BUILD)/bench
-	$(BUILD)/bench
+	$(BUILD)/bench $(wildcard $(BUILD)/guests/x86_64/mem.elf)
 
 fuzz: $(BUILD)/fuzz/fuzz_file $(BUILD)/fuzz/fuzz_paging
 	sh tests/fuzz/run.sh $(BUILD)/fuzz $(FUZZ_SECONDS)

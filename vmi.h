@@ -828,7 +828,7 @@ static vmi_status vmi__read_pa(vmi_instance *vmi, uint64_t pa, void *buf, size_t
         uint64_t at = pa + got;
         uint32_t ri;
         const vmi_mem_range *r;
-        size_t n;
+        size_t n = 0;
         if ((st = vmi__range_span(vmi, at, len - got, &ri, &n)) != VMI_OK) break;
         r = &vmi->be.ranges[ri];
         if (r->host) {
@@ -850,7 +850,7 @@ static vmi_status vmi__write_pa(vmi_instance *vmi, uint64_t pa, const void *buf,
         uint64_t at = pa + got, p;
         uint32_t ri;
         const vmi_mem_range *r;
-        size_t n;
+        size_t n = 0;
         if ((st = vmi__range_span(vmi, at, len - got, &ri, &n)) != VMI_OK) break;
         r = &vmi->be.ranges[ri];
         if (r->host && (r->flags & VMI_RANGE_WRITABLE)) {
