@@ -177,6 +177,8 @@ def check_arch(out, arch):
         check(arch, "System.map + KASLR slide %#x matches VMCOREINFO symbols" % slide,
               pairs and all(smap.get(n, -1) + slide == v for n, v in pairs),
               [(n, hex(v), hex(smap.get(n, 0) + slide)) for n, v in pairs])
+    check_processes(arch, t)
+    check_files(arch, d, t)
     regs = t.get("regs", {})
     need = {"x86": ["cr3"], "arm64": ["TTBR1_EL1", "TCR_EL1"],
             "arm": ["TTBR0", "TTBR1", "TTBCR"]}
@@ -194,6 +196,109 @@ def check_arch(out, arch):
         check(arch, "TTBCR.EAE clear (short descriptors)", int(regs.get("TTBCR", "0"), 16) >> 31 == 0)
     if arch == "armhf-lpae":
         check(arch, "TTBCR.EAE set (long descriptors)", int(regs.get("TTBCR", "0"), 16) >> 31 == 1)
+
+
+def check_processes(arch, t):
+    """Per-process fields from /proc/PID/stat, status and cmdline."""
+    procs = t["processes"]
+    keys = {"pid", "ppid", "comm", "state", "tgid", "uid", "euid", "threads",
+            "starttime", "vsize", "cmdline"}
+    check(arch, "processes have %d keys each" % len(keys),
+          all(keys <= set(p) for p in procs), [sorted(keys - set(p)) for p in procs][:1])
+    check(arch, "tgid == pid, threads >= 1 (top-level /proc entries are leaders)",
+          all(p["tgid"] == p["pid"] and p["threads"] >= 1 for p in procs))
+    check(arch, "uid == euid == 0 everywhere (all root)",
+          all(p["uid"] == 0 and p["euid"] == 0 for p in procs))
+    kthreads = [p for p in procs if p["pid"] == 2 or p["ppid"] == 2]
+    user = [p for p in procs if p not in kthreads]
+    check(arch, "kernel threads: empty cmdline, vsize 0",
+          all(p["cmdline"] == [] and p["vsize"] == 0 for p in kthreads))
+    check(arch, "user processes: cmdline and vsize > 0",
+          all(p["cmdline"] and p["vsize"] > 0 for p in user),
+          [p["comm"] for p in user if not (p["cmdline"] and p["vsize"])])
+    # starttime is in USER_HZ (100) ticks since boot
+    check(arch, "starttime ordered by pid and <= guest uptime",
+          all(a["starttime"] <= b["starttime"] for a, b in zip(procs, procs[1:]) if a["ppid"] != 2 and b["ppid"] != 2)
+          and max(p["starttime"] for p in procs) <= t["guest_uptime"] * 100 + 1)
+    by = {p["comm"]: p for p in procs}
+    check(arch, "sleeper/leaf cmdline == ['sleep', '100000']",
+          all(by.get(c, {}).get("cmdline") == ["sleep", "100000"]
+              for c in ("vmi_sleeper_a", "vmi_sleeper_b", "vmi_sleeper_c", "vmi_tree_leaf")))
+    lc = t["long_cmdline"]
+    check(arch, "vmi_longcmd cmdline == long_cmdline args",
+          by.get("vmi_longcmd", {}).get("cmdline") == lc["args"])
+    check(arch, "init cmdline is /init", by.get("init", {}).get("cmdline", [""])[-1] == "/init",
+          by.get("init", {}).get("cmdline"))
+    tp = t.get("threads_process") or {}
+    tproc = next((p for p in procs if p["pid"] == tp.get("pid")), {})
+    check(arch, "vmi_threads: one process, 3 threads (tids incl. pid)",
+          tproc.get("comm") == "vmi_threads" and tproc.get("threads") == 3 and
+          len(tp.get("tids", [])) == 3 and tp["pid"] in tp["tids"] and
+          not set(tp["tids"]) - {tp["pid"]} & set(p["pid"] for p in procs), tp)
+    mods = t["modules"]
+    check(arch, "modules have refcount/deps/state, all Live",
+          mods and all({"refcount", "deps", "state"} <= set(m) and m["state"] == "Live" for m in mods))
+
+
+def check_files(arch, d, t):
+    """kallsyms.txt, dmesg.txt, vmlinux.btf beside truth.json."""
+    path = os.path.join(d, "kallsyms.txt")
+    with open(path, "rb") as f:
+        ks_text = f.read().decode()
+    lines = ks_text.split("\n")
+    check(arch, "kallsyms.txt ends in newline", lines[-1] == "")
+    lines = lines[:-1]
+    # text-only kallsyms (i386/arm) has ~40-60k lines, KALLSYMS_ALL ~95k
+    check(arch, "kallsyms.txt has a plausible line count (%d)" % len(lines),
+          20000 <= len(lines) <= 1000000)
+    first, bad = {}, []
+    for line in lines:
+        p = line.split()
+        if len(p) < 3 or len(p) > 4 or len(p[1]) != 1 or (len(p) == 4 and not p[3].startswith("[")):
+            bad.append(line)
+            continue
+        first.setdefault(p[2], (int(p[0], 16), p[1]))
+    check(arch, "kallsyms.txt lines are 'addr type name [module]'", not bad, bad[:3])
+    ks, types = t["kallsyms"], t.get("kallsyms_types", {})
+    diff = [n for n, v in ks.items()
+            if first.get(n, (None,))[0] != int(v, 16) or first[n][1] != types.get(n, first[n][1])]
+    check(arch, "kallsyms.txt has truth's %d selected symbols, same address/type" % len(ks),
+          ks and not diff, diff[:5])
+    nonzero = sum(1 for a, _ in first.values() if a)
+    check(arch, "kallsyms.txt addresses are real (kptr_restrict=0)", nonzero > len(first) * 0.9)
+    f_info = t.get("files", {})
+    check(arch, "kallsyms.txt size == truth files", f_info.get("kallsyms.txt", {}).get("bytes")
+          == len(ks_text.encode()))
+    tm = t.get("test_module", "crc-itu-t").replace("-", "_")
+    mod = next((m for m in t["modules"] if m["name"] == tm), None)
+    msyms = [int(l.split()[0], 16) for l in lines if l.endswith("\t[%s]" % tm) or l.endswith(" [%s]" % tm)]
+    check(arch, "kallsyms.txt has [%s] symbols inside its module range" % tm,
+          mod and msyms and any(int(mod["base"], 16) <= a < int(mod["base"], 16) + mod["size"]
+                                for a in msyms), (mod and mod["base"], [hex(a) for a in msyms[:3]]))
+
+    with open(os.path.join(d, "dmesg.txt"), "rb") as f:
+        dm = f.read().decode("utf-8", "replace")
+    check(arch, "dmesg.txt contains 'Linux version'", "Linux version" in dm)
+    dsum = t.get("dmesg") or {}
+    check(arch, "dmesg first/last 3 (truth) are in dmesg.txt",
+          len(dsum.get("first", [])) == 3 and len(dsum.get("last", [])) == 3 and
+          all(l in dm for l in dsum["first"] + dsum["last"]))
+    check(arch, "printk console level 1", (t.get("printk") or [None])[0] == 1, t.get("printk"))
+
+    btf_path = os.path.join(d, "vmlinux.btf")
+    want_btf = arch.startswith("x86_64") or arch == "arm64"
+    check(arch, "btf_size %s" % ("set" if want_btf else "null"),
+          (t.get("btf_size") is not None) == want_btf, t.get("btf_size"))
+    check(arch, "vmlinux.btf %s" % ("present" if want_btf else "absent"),
+          os.path.exists(btf_path) == want_btf)
+    if os.path.exists(btf_path):
+        with open(btf_path, "rb") as f:
+            btf = f.read()
+        magic, ver, flags, hlen, toff, tlen, soff, slen = struct.unpack_from("<HBBIIIII", btf)
+        check(arch, "vmlinux.btf magic 0xEB9F, version 1", magic == 0xEB9F and ver == 1, hex(magic))
+        check(arch, "vmlinux.btf has btf_size bytes (%d)" % len(btf), len(btf) == t["btf_size"])
+        check(arch, "vmlinux.btf header lengths add up",
+              hlen + max(toff + tlen, soff + slen) == len(btf))
 
 
 def main():

@@ -5,8 +5,9 @@ memory images together with ground truth reported by the guest itself.
 Subcommands (see README.md in this folder):
   lab.py fetch ARCH...|all          download + unpack kernel/modules/busybox (cached)
   lab.py capture ARCH...|all [--out DIR] [--jobs N]
-                                    boot, wait for truth, pause, write mem.raw,
-                                    mem.elf, mem.lime, truth.json under DIR/ARCH/
+        [--channel virtio|serial]   boot, wait for truth, pause, write mem.raw,
+                                    mem.elf, mem.lime, truth.json, kallsyms.txt,
+                                    dmesg.txt, vmlinux.btf under DIR/ARCH/
   lab.py boot ARCH --live           boot and keep running; prints one JSON line
   lab.py stop                       kill lab QEMUs left over (by pid files)
   lab.py profiles ARCH...           BTF + System.map from Debian -dbg packages
@@ -88,6 +89,54 @@ KALLSYMS = [
     "runqueues", "current_task", "pcpu_hot", "__per_cpu_start", "high_memory",
     "max_pfn", "init_thread_union", "sys_call_table", "idt_table",
 ]
+
+# vmi_threads: busybox cannot make a multi-threaded process, so the guest gets
+# a tiny static ELF of our own: clone(CLONE_VM|CLONE_FS|CLONE_FILES|
+# CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM) twice (child stacks at 0x408000 and
+# 0x40c000 in its bss), then every thread blocks in ppoll(NULL, 0, NULL, NULL, 8)
+# forever: 1 process, 3 threads, no libc.  Machine code assembled once with GNU
+# as (x86_64/i386: as --64/--32; arm: arm-linux-gnueabihf-as, ARM mode;
+# arm64: aarch64-linux-gnu-as) from the source in README.md, objcopy -O binary.
+# cpu -> (ELF class, e_machine, e_flags, code)
+THREADS_BASE = 0x400000
+THREADS_CODE = {
+    "x86_64": (64, 62, 0, "bf000f0500be00804000e80c000000be00c04000e802000000eb1431d24531d2"
+                          "4531c0b8380000000f0585c07401c331ff31f631d24531d241b808000000b80f01"
+                          "00000f05ebe8"),
+    "i386": (32, 3, 0, "b900804000e80c000000b900c04000e802000000eb17bb000f050031d231f631ff"
+                       "b878000000cd8085c07401c331db31c931d231f6bf08000000b835010000cd80ebea"),
+    "arm": (32, 40, 0x05000400,
+            "50109fe5020000eb4c109fe5000000eb080000ea44009fe50020a0e30030a0e30040a0e3"
+            "7870a0e3000000ef000050e30000000a1eff2fe10000a0e30010a0e30020a0e30030a0e3"
+            "0840a0e3157ea0e3000000eff7ffffea0080400000c04000000f0500"),
+    "arm64": (64, 183, 0,
+              "c102005804000094c10200580200009409000014a0020058020080d2030080d2040080d2"
+              "881b80d2010000d4400000b4c0035fd6000080d2010080d2020080d2030080d2040180d2"
+              "280980d2010000d4f9ffff1700000000008040000000000000c0400000000000000f0500"
+              "00000000"),
+}
+
+
+def threads_elf(arch):
+    """The vmi_threads executable for ARCH: ET_EXEC, one RWX PT_LOAD at
+    THREADS_BASE (64 KiB: code at 0x100, the rest bss for the thread stacks)."""
+    cpu = {"x86": "x86_64" if arch.startswith("x86_64") else "i386",
+           "arm64": "arm64", "arm": "arm"}[family(arch)]
+    cls, mach, flags, code = THREADS_CODE[cpu]
+    code, off = bytes.fromhex(code), 0x100
+    ident = b"\x7fELF" + bytes([2 if cls == 64 else 1, 1, 1]) + b"\0" * 9
+    if cls == 64:
+        eh = ident + struct.pack("<HHIQQQIHHHHHH", 2, mach, 1, THREADS_BASE + off, 64, 0,
+                                 flags, 64, 56, 1, 0, 0, 0)
+        ph = struct.pack("<IIQQQQQQ", 1, 7, 0, THREADS_BASE, THREADS_BASE, off + len(code),
+                         0x10000, 0x1000)
+    else:
+        eh = ident + struct.pack("<HHIIIIIHHHHHH", 2, mach, 1, THREADS_BASE + off, 52, 0,
+                                 flags, 52, 32, 1, 0, 0, 0)
+        ph = struct.pack("<IIIIIIII", 1, 0, THREADS_BASE, THREADS_BASE, off + len(code),
+                         0x10000, 7, 0x1000)
+    return (eh + ph).ljust(off, b"\0") + code
+
 
 BEGIN = "===VMI-TRUTH-BEGIN==="
 END = "===VMI-TRUTH-END==="
@@ -345,9 +394,10 @@ def modinfo_depends(data):
     return []
 
 
-def pick_modules(moddir):
-    """(test module, [fw_cfg dependencies..., fw_cfg module] in load order), as
-    paths relative to MODDIR/kernel.  Debian's package has no modules.dep (depmod
+def pick_modules(moddir, extra=()):
+    """(test module, [fw_cfg dependencies..., fw_cfg module] in load order,
+    [dependencies..., each name in extra] in load order), as paths relative to
+    MODDIR/kernel; names that are built in (not in modules.order) are skipped.  Debian's package has no modules.dep (depmod
     runs at install time), so dependencies come from each module's .modinfo."""
     order = {}
     with open(os.path.join(moddir, "modules.order")) as f:
@@ -375,7 +425,12 @@ def pick_modules(moddir):
         chain.append(rel)
 
     add("qemu_fw_cfg")             # absent on armmp/armmp-lpae: chain stays empty
-    return test, chain
+    fw_chain, chain = chain, []
+    for name in extra:
+        if name.replace("-", "_") not in order:
+            raise LabError("module %s not in %s/modules.order" % (name, moddir))
+        add(name)
+    return test, fw_chain, chain
 
 
 INIT_TEMPLATE = r"""#!/bin/sh
@@ -391,6 +446,8 @@ echo 1 > /proc/sys/kernel/printk
 sysctl -w kernel.kptr_restrict=0 >/dev/null
 for m in @FWCFG@; do insmod /lib/modules/$m 2>/dev/null; done
 insmod /lib/modules/@TESTMOD@ || echo "insmod @TESTMOD@ failed"
+# virtio-serial (channel "virtio"): virtio_pci + virtio_console and their deps.
+for m in @CHANMODS@; do insmod /lib/modules/$m || echo "insmod $m failed"; done
 # Opening a FIFO with no writer blocks forever without a child process, so the
 # processes below stay put and pid 1 keeps its comm ("init").
 mkfifo /run/block
@@ -409,18 +466,47 @@ for n in vmi_tree_l1 vmi_tree_l2 vmi_tree_l3 vmi_tree_leaf; do ln -s busybox /bi
 ln -s busybox /bin/vmi_longcmd
 (exec -a sh /bin/vmi_longcmd -c 'read x < /run/block' vmi_longcmd @LONGARGS@) &
 LONGPID=$!
+# One process with three threads (see THREADS_CODE in lab.py).
+/bin/vmi_threads vmi_threads_arg &
+THRPID=$!
 
-sleep 1
-# Process list first, with shell builtins only (no fork), so no transient
-# process of ours is in it.
-PS=""
-for f in /proc/[0-9]*/stat; do
-    read -r line < $f && PS="$PS$line
-"
-done
+# Guest uptime at each stage (builtins only), printed in @@timings.
+T=""
+stamp() { read -r u _ < /proc/uptime; T="$T$1 $u
+"; }
+stamp export_start
 echo "@BEGIN@"
-echo "@@ps"
-printf '%s' "$PS"
+echo "@@channel"
+echo @CHANNEL@
+if [ @CHANNEL@ = virtio ]; then
+    # /dev/vportNpM of the virtio-serial port QEMU named $1 (names arrive
+    # asynchronously from the host after the driver binds: wait up to 10 s).
+    port() {
+        i=0
+        while [ $i -lt 100 ]; do
+            for p in /sys/class/virtio-ports/*; do
+                n=""; read -r n 2>/dev/null < $p/name
+                if [ "$n" = "$1" ] && [ -c /dev/${p##*/} ]; then echo /dev/${p##*/}; return; fi
+            done
+            i=$((i+1)); usleep 100000
+        done
+        echo /dev/null
+    }
+    # wc -c counts what tee sent: lab.py checks the host file against it.
+    echo "@@kallsyms_bytes"
+    cat /proc/kallsyms | tee $(port vmi.kallsyms) | wc -c
+    stamp kallsyms
+    # BTF's size is known (@@btf_size): no counting pipe needed.
+    if [ -e /sys/kernel/btf/vmlinux ]; then cat /sys/kernel/btf/vmlinux > $(port vmi.btf); fi
+    stamp btf
+else
+    echo "@@kallsyms_gz_b64"
+    gzip -c /proc/kallsyms | base64
+    stamp kallsyms
+    echo "@@btf_gz_b64"
+    if [ -e /sys/kernel/btf/vmlinux ]; then gzip -c /sys/kernel/btf/vmlinux | base64; fi
+    stamp btf
+fi
 echo "@@uname"
 uname -a
 echo "@@release"
@@ -430,7 +516,10 @@ base64 < /proc/version
 echo "@@cmdline_b64"
 base64 < /proc/cmdline
 echo "@@kallsyms"
-grep -E ' (@SYMS@)$' /proc/kallsyms
+# Fixed whole-word strings: half the TCG time of an -E alternation; lab.py keeps
+# only "addr type name" lines whose name is one of them.
+printf '%s\n' @SYMS@ > /run/syms
+grep -wF -f /run/syms /proc/kallsyms
 echo "@@modules"
 cat /proc/modules
 echo "@@btf_size"
@@ -445,17 +534,74 @@ echo "@@long_pid"
 echo $LONGPID
 echo "@@long_cmdline_b64"
 base64 < /proc/$LONGPID/cmdline
+stamp misc
+# The named processes must all have exec'd (comm set) before the snapshot.
+i=0
+while [ $i -lt 50 ]; do
+    seen=""
+    for f in /proc/[0-9]*/comm; do
+        c=""; read -r c 2>/dev/null < $f
+        case $c in vmi_tree_leaf|vmi_longcmd) seen="$seen$c ";; esac
+    done
+    nt=0
+    for f in /proc/$THRPID/task/*; do nt=$((nt+1)); done
+    case "$seen" in *vmi_tree_leaf*vmi_longcmd*|*vmi_longcmd*vmi_tree_leaf*) [ $nt = 3 ] && break;; esac
+    i=$((i+1)); usleep 100000
+done
+# Every command line in one go: busybox head puts "==> FILE <==" before each.
+echo "@@cmdlines_b64"
+head -c 1000000 /proc/[0-9]*/cmdline | base64
+# The kernel log last of the forking steps: nothing of ours logs after it.
+echo "@@dmesg_b64"
+dmesg | base64
+stamp dmesg
+echo "@@printk"
+read -r pk < /proc/sys/kernel/printk; echo "$pk"
+# The process snapshot comes last, with shell builtins only (no fork): nothing
+# of ours starts or ends between it and the pause.
+PS=""; ST=""
+for d in /proc/[0-9]*; do
+    line=""; read -r line 2>/dev/null < $d/stat || continue
+    PS="$PS$line
+"
+    # Tgid and Uid are lines 4 and 9 of status; stop there (ash's read takes a
+    # syscall per byte).  Threads comes from stat's num_threads (same counter).
+    while read -r k v; do
+        case $k in Tgid:|Uid:) ST="$ST${d#/proc/} $k $v
+";; esac
+        [ "$k" = Uid: ] && break
+    done 2>/dev/null < $d/status
+done
+set -- /proc/$THRPID/task/*
+TT="$THRPID $*"
+stamp snapshot
+echo "@@ps"
+printf '%s' "$PS"
+echo "@@status"
+printf '%s' "$ST"
+echo "@@threads"
+echo "$TT"
+echo "@@timings"
+printf '%s' "$T"
 echo "@@uptime"
-cat /proc/uptime
+read -r up < /proc/uptime; echo "$up"
 echo "@END@"
 echo "@READY@"
 read x < /run/block
 """
 
+# Host side of channel "virtio": one virtio-serial port per blob, each into a
+# chardev file in the guest's temp dir.  name -> file
+VIRTIO_PORTS = {"vmi.kallsyms": "kallsyms.bin", "vmi.btf": "btf.bin"}
+VIRTIO_MODULES = ["virtio_pci", "virtio_console"]
+CHANNELS = ("virtio", "serial")
+DEFAULT_CHANNEL = "virtio"
 
-def build_initramfs(meta, path):
+
+def build_initramfs(meta, path, channel=DEFAULT_CHANNEL):
     moddir = meta["moddir"]
-    test, fw_chain = pick_modules(moddir)
+    test, fw_chain, chan_chain = pick_modules(
+        moddir, VIRTIO_MODULES if channel == "virtio" else ())
     cp = Cpio()
     for d in ("bin", "dev", "proc", "sys", "run", "tmp", "lib", "lib/modules"):
         cp.dir(d)
@@ -464,8 +610,9 @@ def build_initramfs(meta, path):
     with open(meta["busybox"], "rb") as f:
         cp.file("bin/busybox", f.read(), 0o755)
     cp.symlink("bin/sh", "busybox")
+    cp.file("bin/vmi_threads", threads_elf(meta["arch"]), 0o755)
     made = set()
-    for m in fw_chain + [test]:
+    for m in fw_chain + [test] + chan_chain:
         parts = m.split("/")
         for i in range(1, len(parts)):
             d = "lib/modules/" + "/".join(parts[:i])
@@ -478,13 +625,15 @@ def build_initramfs(meta, path):
         cp.file("lib/modules/" + m, data)
     init = (INIT_TEMPLATE.replace("@FWCFG@", " ".join(fw_chain))
             .replace("@TESTMOD@", test)
+            .replace("@CHANMODS@", " ".join(chan_chain))
+            .replace("@CHANNEL@", channel)
             .replace("@LONGARGS@", " ".join(LONG_ARGS))
-            .replace("@SYMS@", "|".join(KALLSYMS))
+            .replace("@SYMS@", " ".join(KALLSYMS))
             .replace("@BEGIN@", BEGIN).replace("@END@", END).replace("@READY@", READY))
     cp.file("init", init.encode(), 0o755)
     with open(path, "wb") as f:
         f.write(cp.finish())
-    return test, fw_chain
+    return test, fw_chain, chan_chain
 
 
 # --------------------------------------------------------------------------
@@ -639,8 +788,9 @@ class Guest:
     """One QEMU process with RAM in /dev/shm, QMP + gdbstub on unix sockets,
     serial console in a file."""
 
-    def __init__(self, arch, meta):
+    def __init__(self, arch, meta, channel=DEFAULT_CHANNEL):
         self.arch, self.meta, self.a = arch, meta, ARCHES[arch]
+        self.channel = channel
         self.tmp = tempfile.mkdtemp(prefix="vmi-lab-%s-" % arch)
         _cleanup_paths.append(self.tmp)
         self.shm = "/dev/shm/vmi-lab-%s-%d" % (arch, os.getpid())
@@ -655,7 +805,8 @@ class Guest:
 
     def start(self):
         a = self.a
-        self.test_module, self.fw_chain = build_initramfs(self.meta, self.initrd)
+        self.test_module, self.fw_chain, self.chan_chain = build_initramfs(
+            self.meta, self.initrd, self.channel)
         # No "quiet": the boot log is what tells why a guest did not come up;
         # /init lowers the console loglevel before it prints the truth.
         append = "console=%s panic=-1" % a["console"]
@@ -669,6 +820,14 @@ class Guest:
                "-serial", "file:" + self.serial,
                "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path,
                "-gdb", "unix:%s,server=on,wait=off" % self.gdb_path]
+        if self.channel == "virtio":
+            # Bulk data (full kallsyms, BTF) leaves on virtio-serial ports, far
+            # faster than the emulated UART; PCI on every machine (q35, pc, virt).
+            cmd += ["-device", "virtio-serial-pci,id=vmivs"]
+            for i, (name, fname) in enumerate(sorted(VIRTIO_PORTS.items())):
+                cmd += ["-chardev", "file,id=vmiport%d,path=%s" % (i, self.port_file(name)),
+                        "-device", "virtserialport,bus=vmivs.0,chardev=vmiport%d,name=%s"
+                        % (i, name)]
         self.cmdline = cmd
         with open(self.qemu_log, "wb") as lf:
             self.t0 = time.time()
@@ -683,6 +842,9 @@ class Guest:
                        "tmp": self.tmp}, f)
         with _lock:
             _cleanup_paths.append(self.pidfile)
+
+    def port_file(self, name):
+        return os.path.join(self.tmp, VIRTIO_PORTS[name])
 
     def serial_text(self):
         try:
@@ -751,10 +913,55 @@ def parse_truth(text):
 
 def parse_stat(line):
     # "pid (comm) state ppid ..."; comm may hold spaces and ')' so split at the last ')'.
+    # rest[i] is field i+3 of proc(5)'s /proc/PID/stat.
     lp, rp = line.index("("), line.rindex(")")
     rest = line[rp + 2:].split()
     return {"pid": int(line[:lp]), "ppid": int(rest[1]), "comm": line[lp + 1:rp],
-            "state": rest[0]}
+            "state": rest[0], "num_threads_stat": int(rest[17]),
+            "starttime": int(rest[19]), "vsize": int(rest[20])}
+
+
+def parse_status(lines):
+    """"PID Key: values" lines (Tgid, Uid, Threads of /proc/PID/status) -> {pid: {...}}."""
+    out = {}
+    for line in lines:
+        p = line.split()
+        if len(p) < 3:
+            continue
+        d = out.setdefault(int(p[0]), {})
+        if p[1] == "Tgid:":
+            d["tgid"] = int(p[2])
+        elif p[1] == "Uid:" and len(p) >= 4:
+            d["uid"], d["euid"] = int(p[2]), int(p[3])
+        elif p[1] == "Threads:":
+            d["threads"] = int(p[2])
+    return out
+
+
+def parse_cmdlines(data):
+    """`head -c N /proc/[0-9]*/cmdline` output -> {pid: [args]}.  busybox head
+    writes "==> FILE <==\n" before the first file and "\n==> FILE <==\n"
+    before every other one."""
+    parts = re.split(rb"(?:^|\n)==> /proc/(\d+)/cmdline <==\n", data)
+    out = {}
+    for pid, body in zip(parts[1::2], parts[2::2]):
+        args = body.split(b"\0")
+        if args and args[-1] == b"":
+            args.pop()
+        out[int(pid)] = [a.decode("utf-8", "replace") for a in args]
+    return out
+
+
+def parse_module_line(line):
+    """/proc/modules: name size refcount deps state base [taints]."""
+    p = line.split()
+    if len(p) < 6:
+        return None
+    deps = [] if p[3] == "-" else [d for d in p[3].split(",") if d]
+    return {"name": p[0], "size": int(p[1]), "base": hex(int(p[5], 16)),
+            "refcount": int(p[2]) if p[2].lstrip("-").isdigit() else p[2],
+            "deps": deps, "state": p[4], "taints": " ".join(p[6:]).strip("()"),
+            "line": line.strip()}
 
 
 def b64(lines):
@@ -771,19 +978,38 @@ def build_truth(arch, meta, sec):
     ks = {}
     for line in sec["kallsyms"]:
         p = line.split()
-        if len(p) >= 3 and p[2] not in ks:      # first hit wins (names can repeat)
+        # vmlinux lines only ("addr type name", no [module]); first hit wins
+        if len(p) == 3 and p[2] in KALLSYMS and p[2] not in ks:
             ks[p[2]] = hex(int(p[0], 16))
             ks.setdefault("_types", {})[p[2]] = p[1]
     t["kallsyms_types"] = ks.pop("_types", {})
     t["kallsyms"] = ks
-    t["processes"] = sorted((parse_stat(l) for l in sec["ps"] if l.strip()),
-                            key=lambda p: p["pid"])
-    mods = []
-    for line in sec["modules"]:
-        p = line.split()
-        if len(p) >= 6:
-            mods.append({"name": p[0], "size": int(p[1]), "base": hex(int(p[5], 16))})
-    t["modules"] = mods
+    procs = sorted((parse_stat(l) for l in sec["ps"] if l.strip()), key=lambda p: p["pid"])
+    status = parse_status(sec.get("status", []))
+    cmdlines = parse_cmdlines(b64(sec.get("cmdlines_b64", [])))
+    for p in procs:
+        st = status.get(p["pid"], {})
+        # tgid, uid, euid from /proc/PID/status; threads = stat's num_threads
+        # (field 20, the same signal->nr_threads as status's Threads: line)
+        p["tgid"] = st.get("tgid", p["pid"])
+        p["uid"], p["euid"] = st.get("uid"), st.get("euid")
+        p["threads"] = st.get("threads", p.pop("num_threads_stat"))
+        p.pop("num_threads_stat", None)
+        # kernel threads have an empty cmdline; a pid the cmdline pass did not
+        # see (a kworker born between it and the snapshot) is a kernel thread too
+        p["cmdline"] = cmdlines.get(p["pid"], [])
+    t["processes"] = procs
+    t["modules"] = [m for m in map(parse_module_line, sec["modules"]) if m]
+    th = sec.get("threads", [""])[0].split()
+    t["threads_process"] = {
+        "pid": int(th[0]), "comm": "vmi_threads",
+        "tids": sorted(int(x.rsplit("/", 1)[1]) for x in th[1:] if x.rsplit("/", 1)[1].isdigit())
+    } if th else None
+    t["channel"] = sec.get("channel", ["serial"])[0].strip()
+    t["guest_timings"] = {l.split()[0]: float(l.split()[1])
+                          for l in sec.get("timings", []) if len(l.split()) == 2}
+    pk = sec.get("printk", [""])[0].split()
+    t["printk"] = [int(x) for x in pk] if pk else None
     bs = sec["btf_size"][0].strip()
     t["btf_size"] = int(bs) if bs.isdigit() else None
     ram = []
@@ -813,6 +1039,53 @@ def build_truth(arch, meta, sec):
     t["long_cmdline"] = {"pid": int(sec["long_pid"][0]), "args": [x.decode() for x in args]}
     t["guest_uptime"] = float(sec["uptime"][0].split()[0])
     return t
+
+
+def count_bytes(lines):
+    """The guest's `wc -c` of what it sent (None when the section is empty)."""
+    for line in lines:
+        if line.strip().isdigit():
+            return int(line)
+    return None
+
+
+def blobs(g, sec):
+    """{"kallsyms.txt": bytes, "vmlinux.btf": bytes or None, "dmesg.txt": bytes}:
+    the full /proc/kallsyms and /sys/kernel/btf/vmlinux from the virtio-serial
+    port files (checked against the guest's byte counts) or from gzip+base64 on the
+    console, and `dmesg` (base64 on the console in both channels)."""
+    out = {"dmesg.txt": b64(sec.get("dmesg_b64", []))}
+    if g.channel == "virtio":
+        for key, port, sname in (("kallsyms.txt", "vmi.kallsyms", "kallsyms_bytes"),
+                                 ("vmlinux.btf", "vmi.btf", "btf_size")):
+            want = count_bytes(sec.get(sname, []))
+            if want is None:
+                if key == "vmlinux.btf":         # btf_size "none": the kernel has no BTF
+                    out[key] = None
+                    continue
+                raise LabError("%s: no byte count for %s: %r" % (g.arch, port, sec.get(sname)))
+            data = b""
+            for _ in range(50):                  # QEMU writes the chardev file synchronously
+                with open(g.port_file(port), "rb") as f:
+                    data = f.read()
+                if len(data) >= want:
+                    break
+                time.sleep(0.1)
+            if len(data) != want:
+                raise LabError("%s: %s: got %d bytes, the guest sent %d"
+                               % (g.arch, port, len(data), want))
+            out[key] = data
+    else:
+        import gzip
+        out["kallsyms.txt"] = gzip.decompress(b64(sec["kallsyms_gz_b64"]))
+        bt = sec.get("btf_gz_b64", [])
+        out["vmlinux.btf"] = gzip.decompress(b64(bt)) if "".join(bt).strip() else None
+    return out
+
+
+def dmesg_summary(text):
+    lines = [l for l in text.decode("utf-8", "replace").split("\n") if l.strip()]
+    return {"lines": len(lines), "bytes": len(text), "first": lines[:3], "last": lines[-3:]}
 
 
 def parse_mtree_ram(text):
@@ -910,7 +1183,7 @@ def write_lime(raw_path, lime_path, ranges, ram_base):
                 left -= len(chunk)
 
 
-def capture_one(arch, out_root):
+def capture_one(arch, out_root, channel=DEFAULT_CHANNEL):
     meta = fetch(arch)
     out = os.path.join(out_root, arch)
     os.makedirs(out, exist_ok=True)
@@ -918,14 +1191,32 @@ def capture_one(arch, out_root):
     # first so a failed run never leaves it beside new images.
     if os.path.exists(os.path.join(out, "truth.json")):
         os.unlink(os.path.join(out, "truth.json"))
-    g = Guest(arch, meta)
+    g = Guest(arch, meta, channel)
     try:
         g.start()
         text = g.wait_ready()
         q = QMP(g.qmp_path)
         q.cmd("stop")
-        truth = build_truth(arch, meta, parse_truth(text))
+        sec = parse_truth(text)
+        truth = build_truth(arch, meta, sec)
         truth["boot_seconds"] = g.boot_seconds
+        files = blobs(g, sec)
+        if files["vmlinux.btf"] is not None and len(files["vmlinux.btf"]) != truth["btf_size"]:
+            raise LabError("%s: vmlinux.btf has %d bytes, btf_size %s"
+                           % (arch, len(files["vmlinux.btf"]), truth["btf_size"]))
+        truth["dmesg"] = dmesg_summary(files["dmesg.txt"])
+        truth["files"] = {}
+        for name, data in files.items():
+            path = os.path.join(out, name)
+            if data is None:
+                if os.path.exists(path):
+                    os.unlink(path)              # stale file of an older capture
+                continue
+            with open(path, "wb") as f:
+                f.write(data)
+            truth["files"][name] = {"bytes": len(data)}
+            if name.endswith(".txt"):
+                truth["files"][name]["lines"] = data.count(b"\n")
         mtree = q.hmp("info mtree -f")
         ram = parse_mtree_ram(mtree)
         if not ram:
@@ -972,6 +1263,7 @@ def capture_one(arch, out_root):
         truth["qemu_cmdline"] = g.cmdline
         truth["test_module"] = os.path.basename(g.test_module)[:-3]
         truth["fw_cfg_modules"] = [os.path.basename(m)[:-3] for m in g.fw_chain]
+        truth["channel_modules"] = [os.path.basename(m)[:-3] for m in g.chan_chain]
         with open(os.path.join(out, "truth.json"), "w") as f:
             json.dump(truth, f, indent=1)
             f.write("\n")
@@ -1013,7 +1305,7 @@ def cmd_capture(args):
                     return
                 a = pending.pop(0)
             try:
-                results[a] = capture_one(a, args.out)
+                results[a] = capture_one(a, args.out, args.channel)
             except Exception as e:
                 errors[a] = e
                 if not _interrupted.is_set():      # after Ctrl-C failures are expected
@@ -1039,11 +1331,16 @@ def cmd_boot(args):
         raise LabError("boot needs --live")
     arch = expand([args.arch])[0]
     meta = fetch(arch)
-    g = Guest(arch, meta)
+    g = Guest(arch, meta, args.channel)
     try:
         g.start()
         text = g.wait_ready()
-        truth = build_truth(arch, meta, parse_truth(text))
+        sec = parse_truth(text)
+        truth = build_truth(arch, meta, sec)
+        for name, data in blobs(g, sec).items():    # beside truth.json in the temp dir
+            if data is not None:
+                with open(os.path.join(g.tmp, name), "wb") as f:
+                    f.write(data)
         q = QMP(g.qmp_path)
         ram = parse_mtree_ram(q.hmp("info mtree -f"))
         q.close()
@@ -1107,10 +1404,13 @@ def main():
     p.add_argument("arch", nargs="+")
     p.add_argument("--out", default="build/guests")
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--channel", choices=CHANNELS, default=DEFAULT_CHANNEL,
+                   help="how full kallsyms and BTF leave the guest (default %(default)s)")
     p.set_defaults(fn=cmd_capture)
     p = sub.add_parser("boot")
     p.add_argument("arch")
     p.add_argument("--live", action="store_true")
+    p.add_argument("--channel", choices=CHANNELS, default=DEFAULT_CHANNEL)
     p.set_defaults(fn=cmd_boot)
     p = sub.add_parser("stop")
     p.set_defaults(fn=cmd_stop)
