@@ -32,6 +32,11 @@
        >>paging-x86     legacy 32-bit, PAE, IA-32e 4-level and 5-level
        >>paging-arm     AArch32 short descriptors, LPAE, AArch64
        >>virtmem        reads and writes by virtual address, strings
+       >>profiles       type information: BTF and ISF into one database, ISF export
+       >>symbols        symbol tables; >>sysmap System.map; >>kallsyms recovery
+       >>profile-glue   loading profiles, type and symbol queries
+       >>scan           searching guest-physical memory
+       >>linux          finding the kernel, processes, modules, kernel log
        >>instance       open, close, registers, pause, caches
 
    Thread safety: an instance is not thread-safe; guard it with a lock or
@@ -384,6 +389,93 @@ VMI_API vmi_status vmi_read_utf16(vmi_instance *vmi, uint64_t dtb, uint64_t va, 
    their own capture). `ranges` must stay valid while the instance lives. */
 VMI_API void vmi_backend_buffer(vmi_backend *out, const vmi_mem_range *ranges, size_t nranges);
 
+/* ---- profiles: types and symbols -----------------------------------------
+   Type information answers "where is member M of struct T"; it comes from
+   BTF (the kernel's own, found in guest memory, or a file), or a Volatility3
+   ISF. Symbols come from the kernel's kallsyms tables recovered from guest
+   memory, or a System.map / ISF (slid by the KASLR offset once it is known).
+   vmi_load_profile takes any of these files, the kind told by its content. */
+VMI_API vmi_status vmi_load_profile(vmi_instance *vmi, const char *path);
+VMI_API vmi_status vmi_load_profile_mem(vmi_instance *vmi, const void *data, size_t len);
+/* Byte offset of `member` in `type`; member may be a path ("mm.pgd" is not
+   followed through pointers; "signal.nr_threads" inside embedded structs is).
+   With member NULL, type may hold both: "mm_struct.pgd". */
+VMI_API vmi_status vmi_offset(vmi_instance *vmi, const char *type, const char *member, uint64_t *offset);
+/* The same to the bit: bit offset, bit width (0: not a bitfield), byte size. */
+VMI_API vmi_status vmi_member(vmi_instance *vmi, const char *type, const char *member,
+                              uint64_t *bit_offset, uint32_t *bit_size, uint64_t *size);
+VMI_API vmi_status vmi_type_size(vmi_instance *vmi, const char *type, uint64_t *size);
+/* Kernel symbols: name -> address, and address -> nearest symbol + offset. */
+VMI_API vmi_status vmi_ksym(vmi_instance *vmi, const char *name, uint64_t *va);
+VMI_API vmi_status vmi_ksym_lookup(vmi_instance *vmi, uint64_t va, char *name, size_t cap, uint64_t *offset);
+typedef int (*vmi_ksym_fn)(void *user, const char *name, uint64_t va, char type);
+VMI_API vmi_status vmi_foreach_ksym(vmi_instance *vmi, vmi_ksym_fn fn, void *user);
+/* A Volatility3 ISF JSON of the types and symbols known, through a writer
+   (return 0 to go on), so Volatility3 can analyse a kernel without a debug
+   package. */
+VMI_API vmi_status vmi_write_isf(vmi_instance *vmi, int (*write_fn)(void *user, const char *s, size_t n), void *user);
+
+/* ---- operating system -------------------------------------------------- */
+typedef enum vmi_os { VMI_OS_UNKNOWN = 0, VMI_OS_LINUX, VMI_OS_WINDOWS } vmi_os;
+
+/* What vmi_os_init found, and how ("kallsyms recovered from memory", ...). */
+typedef struct vmi_os_info {
+    vmi_os os;
+    char release[65];        /* "6.1.0-56-amd64" */
+    char version[256];       /* the kernel's banner, without its newline */
+    uint64_t kaslr_offset;   /* virtual KASLR slide (0 when not randomized) */
+    uint64_t kernel_pa_offset; /* kernel image VA - PA */
+    size_t nsymbols, ntypes;
+    char os_source[96], symbols_source[96], types_source[96], paging_source[96], slide_source[96];
+} vmi_os_info;
+
+/* Finds the kernel: its symbols, types, page-table root (when no register
+   gave it) and KASLR offset. Zero-config on kernels with kallsyms and BTF;
+   load a profile first (vmi_load_profile) for the others. */
+VMI_API vmi_status vmi_os_init(vmi_instance *vmi);
+VMI_API const vmi_os_info *vmi_os_get_info(const vmi_instance *vmi);
+
+typedef struct vmi_process {
+    int64_t pid, tgid, ppid;
+    char name[32];          /* the kernel's comm (Linux) or image name */
+    char state;             /* Linux: R S D T t Z X I, as /proc shows */
+    uint32_t uid, euid;
+    uint32_t threads;
+    uint64_t dtb;           /* page-table root (kernel's for kernel threads) */
+    uint64_t start_time_ns; /* since boot */
+    uint64_t task;          /* VA of task_struct / EPROCESS */
+    int kernel_thread;
+} vmi_process;
+/* Return nonzero to stop. */
+typedef int (*vmi_process_fn)(void *user, const vmi_process *p);
+/* Every process (thread-group leaders); with threads != 0 every thread. */
+VMI_API vmi_status vmi_foreach_process(vmi_instance *vmi, int threads, vmi_process_fn fn, void *user);
+VMI_API vmi_status vmi_process_by_pid(vmi_instance *vmi, int64_t pid, vmi_process *out);
+VMI_API vmi_status vmi_pid_to_dtb(vmi_instance *vmi, int64_t pid, uint64_t *dtb);
+/* The command line from the process's own memory, arguments separated by
+   NUL as in /proc/PID/cmdline; *len counts the bytes. */
+VMI_API vmi_status vmi_process_cmdline(vmi_instance *vmi, const vmi_process *p, char *buf, size_t cap, size_t *len);
+VMI_API vmi_status vmi_read_pid(vmi_instance *vmi, int64_t pid, uint64_t va, void *buf, size_t len, size_t *done);
+VMI_API vmi_status vmi_write_pid(vmi_instance *vmi, int64_t pid, uint64_t va, const void *buf, size_t len, size_t *done);
+
+typedef struct vmi_module {
+    char name[64];
+    uint64_t base, size;
+    uint64_t addr; /* VA of struct module / LDR_DATA_TABLE_ENTRY */
+} vmi_module;
+typedef int (*vmi_module_fn)(void *user, const vmi_module *m);
+VMI_API vmi_status vmi_foreach_module(vmi_instance *vmi, vmi_module_fn fn, void *user);
+
+/* The kernel log, record by record (Linux 5.10+ lockless ring buffer). */
+typedef struct vmi_log_record {
+    uint64_t seq, ts_nsec;
+    uint32_t level, facility;
+    const char *text; /* not NUL-terminated */
+    size_t len;
+} vmi_log_record;
+typedef int (*vmi_log_fn)(void *user, const vmi_log_record *rec);
+VMI_API vmi_status vmi_foreach_log_record(vmi_instance *vmi, vmi_log_fn fn, void *user);
+
 #ifdef __cplusplus
 }
 #endif
@@ -510,6 +602,11 @@ typedef struct vmi__v2p_entry {
 #define VMI__V2P_VALID (1ull << 63)
 #define VMI__V2P_WAYS 4u
 
+typedef struct vmi__types vmi__types;   /* >>profiles */
+typedef struct vmi__symtab vmi__symtab; /* >>symbols */
+typedef struct vmi__linux vmi__linux;   /* >>linux */
+static void vmi__paging_changed(vmi_instance *vmi);
+
 struct vmi_instance {
     vmi_backend be;
     vmi_allocator alloc;
@@ -531,6 +628,14 @@ struct vmi_instance {
     vmi__v2p_entry v2p_last;
     uint32_t v2p_victim;
     vmi_cache_stats stats;
+    /* what the OS layer knows */
+    vmi__types *types;    /* BTF or ISF */
+    vmi__symtab *ksyms;   /* kallsyms recovered from memory */
+    vmi__symtab *psyms;   /* a System.map profile, slid by profile_slide */
+    uint64_t profile_slide;
+    char *vmcoreinfo;     /* the kernel's VMCOREINFO text, NUL-terminated */
+    vmi__linux *lx;
+    vmi_os_info os;
 };
 
 static void *vmi__alloc(vmi_instance *vmi, size_t size) {
@@ -1725,6 +1830,3388 @@ VMI_API vmi_status vmi_read_utf16(vmi_instance *vmi, uint64_t dtb, uint64_t va, 
     return VMI_OK;
 }
 
+/* >>profiles =============================================================== */
+/* Type information ("profiles"): one in-memory database of structs, unions,
+   enums, base types and typedefs, filled from BTF (the kernel's .BTF section,
+   /sys/kernel/btf/vmlinux, or carved from memory) or from Volatility3 ISF
+   JSON, so that every query has one implementation.
+
+   Ownership: the database copies what it keeps (the BTF string section, the
+   ISF names); the input may be freed as soon as the loader returns.
+
+   Everything read is untrusted: every offset, length, type id and string
+   offset is checked, the number of types is capped (VMI__TYPES_MAX_TYPES) and
+   every chain of typedefs, qualifiers, anonymous members or nested type
+   descriptors is cut at VMI__TYPES_MAX_DEPTH so that cycles cannot hang.
+   A corrupt input gives a status and an error string, never a crash.
+
+   Names: "task_struct" finds the struct (or union) of that name, then a
+   typedef or base type, then an enum; "struct x", "union x" and "enum x"
+   look in one namespace only. When BTF holds several types of one name, a
+   complete definition wins over a forward declaration, otherwise the first. */
+
+#define VMI__TYPES_MAX_TYPES (1u << 22)
+#define VMI__TYPES_MAX_MEMBERS (1u << 26)
+#define VMI__TYPES_MAX_POOL ((size_t)1 << 31)
+#define VMI__TYPES_MAX_DEPTH 32
+#define VMI__TYPES_SEARCH_BUDGET 65536u /* members visited by one lookup */
+#define VMI__JSON_MAX_DEPTH 512
+#define VMI__JSON_MAX_LEN ((size_t)1 << 31)
+
+/* Kinds of the database, shared by both sources. */
+enum {
+    VMI__TK_VOID, VMI__TK_INT, VMI__TK_FLOAT, VMI__TK_PTR, VMI__TK_ARRAY,
+    VMI__TK_STRUCT, VMI__TK_UNION, VMI__TK_ENUM, VMI__TK_FWD, VMI__TK_TYPEDEF,
+    VMI__TK_QUAL, VMI__TK_FUNC, VMI__TK_OTHER
+};
+#define VMI__TF_SIGNED 0x1u /* INT, ENUM */
+#define VMI__TF_CHAR 0x2u   /* INT */
+#define VMI__TF_BOOL 0x4u   /* INT */
+#define VMI__TF_UNION 0x8u  /* FWD: of a union */
+#define VMI__TM_ANON 0x1u   /* member: anonymous (ISF names it anyway) */
+
+/* Name spaces of the hash table, kept in the two low bits of each hash. */
+enum { VMI__NS_STRUCT, VMI__NS_ENUM, VMI__NS_ORD, VMI__NS_SYM };
+enum { VMI__OS_UNKNOWN, VMI__OS_LINUX, VMI__OS_WINDOWS, VMI__OS_MAC };
+
+typedef struct vmi__types_type {
+    uint64_t size;   /* bytes; ARRAY: element count */
+    uint32_t name;   /* offset in the string pool, 0: anonymous */
+    uint32_t ref;    /* PTR, ARRAY, TYPEDEF, QUAL: the type referred to */
+    uint32_t first;  /* STRUCT, UNION, ENUM: index of the first member */
+    uint32_t vlen;   /* STRUCT, UNION, ENUM: number of members */
+    uint8_t kind, flags;
+    uint8_t int_bits, int_off; /* BTF INT encoding (old-style bitfields) */
+} vmi__types_type;
+
+typedef struct vmi__types_field {
+    uint64_t off;   /* bit offset from the start of the struct; ENUM: value */
+    uint32_t name;  /* pool offset, 0: anonymous */
+    uint32_t type;
+    uint32_t bits;  /* bitfield width, 0: not a bitfield */
+    uint32_t flags; /* VMI__TM_* */
+} vmi__types_field;
+
+typedef struct vmi__types_sym {
+    uint64_t addr;
+    uint32_t name, type_name; /* pool offsets; type_name 0: none */
+} vmi__types_sym;
+
+typedef struct vmi__types_slot {
+    uint32_t hash; /* low two bits: name space */
+    uint32_t val;  /* type or symbol index, VMI__NONE: empty */
+} vmi__types_slot;
+
+struct vmi__types {
+    vmi_allocator a;
+    vmi__types_type *types; /* types[0] is void */
+    size_t ntypes, ctypes;
+    vmi__types_field *mem;
+    size_t nmem, cmem;
+    vmi__types_sym *syms;
+    size_t nsyms, csyms;
+    char *pool; /* NUL-terminated names; pool[0] is "" */
+    size_t npool, cpool;
+    vmi__types_slot *slots;
+    uint32_t hmask, hcount;
+    uint32_t ptr_size;
+    int os;
+};
+
+/* ---- database plumbing --------------------------------------------------- */
+
+static vmi_status vmi__types_err(char *err, size_t errlen, vmi_status st, const char *fmt, ...) VMI__PRINTF(4, 5);
+static vmi_status vmi__types_err(char *err, size_t errlen, vmi_status st, const char *fmt, ...) {
+    va_list ap;
+    if (err && errlen) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return st;
+}
+
+/* Returns `old` grown to hold `need` elements (its `used` first kept), or NULL. */
+static void *vmi__types_regrow(vmi__types *t, void *old, size_t used, size_t *cap, size_t need, size_t elem) {
+    size_t ncap = *cap ? *cap : 64;
+    void *p;
+    if (need <= *cap) return old;
+    while (ncap < need) ncap *= 2;
+    p = t->a.alloc(ncap * elem, t->a.user);
+    if (!p) return NULL;
+    if (used) memcpy(p, old, used * elem);
+    if (old) t->a.free(old, t->a.user);
+    *cap = ncap;
+    return p;
+}
+
+static vmi_status vmi__types_new(vmi__types *t, int kind, uint32_t name, uint32_t *id) {
+    void *p;
+    vmi__types_type *ty;
+    if (t->ntypes >= VMI__TYPES_MAX_TYPES) return VMI_ERR_LIMIT;
+    p = vmi__types_regrow(t, t->types, t->ntypes, &t->ctypes, t->ntypes + 1, sizeof *t->types);
+    if (!p) return VMI_ERR_NOMEM;
+    t->types = (vmi__types_type *)p;
+    ty = &t->types[t->ntypes];
+    memset(ty, 0, sizeof *ty);
+    ty->kind = (uint8_t)kind;
+    ty->name = name;
+    *id = (uint32_t)t->ntypes++;
+    return VMI_OK;
+}
+
+static vmi_status vmi__types_add_member(vmi__types *t, uint32_t name, uint32_t type, uint64_t off, uint32_t bits,
+                                        uint32_t flags) {
+    void *p;
+    vmi__types_field *m;
+    if (t->nmem >= VMI__TYPES_MAX_MEMBERS) return VMI_ERR_LIMIT;
+    p = vmi__types_regrow(t, t->mem, t->nmem, &t->cmem, t->nmem + 1, sizeof *t->mem);
+    if (!p) return VMI_ERR_NOMEM;
+    t->mem = (vmi__types_field *)p;
+    m = &t->mem[t->nmem++];
+    m->off = off;
+    m->name = name;
+    m->type = type;
+    m->bits = bits;
+    m->flags = flags;
+    return VMI_OK;
+}
+
+/* Room for n more pool bytes: the caller may write at pool + npool. */
+static vmi_status vmi__types_pool_reserve(vmi__types *t, size_t n) {
+    void *p;
+    if (n > VMI__TYPES_MAX_POOL - t->npool) return VMI_ERR_LIMIT;
+    p = vmi__types_regrow(t, t->pool, t->npool, &t->cpool, t->npool + n, 1);
+    if (!p) return VMI_ERR_NOMEM;
+    t->pool = (char *)p;
+    return VMI_OK;
+}
+
+/* Makes the len bytes written at pool + npool a name and returns its offset. */
+static uint32_t vmi__types_pool_commit(vmi__types *t, size_t len) {
+    uint32_t off = (uint32_t)t->npool;
+    t->pool[t->npool + len] = '\0';
+    t->npool += len + 1;
+    return off;
+}
+
+static uint32_t vmi__types_hash(const char *s, size_t n, unsigned ns) {
+    return ((uint32_t)XXH3_64bits(s, n) & ~3u) | ns;
+}
+
+static const char *vmi__types_slot_name(const vmi__types *t, const vmi__types_slot *s) {
+    return t->pool + ((s->hash & 3u) == VMI__NS_SYM ? t->syms[s->val].name : t->types[s->val].name);
+}
+
+/* Index of the slot holding (ns, s[0..n)) or of the empty slot ending its probe. */
+static uint32_t vmi__types_probe(const vmi__types *t, unsigned ns, const char *s, size_t n) {
+    uint32_t h = vmi__types_hash(s, n, ns), i = h & t->hmask;
+    for (;;) {
+        const vmi__types_slot *sl = &t->slots[i];
+        if (sl->val == VMI__NONE) return i;
+        if (sl->hash == h) {
+            const char *name = vmi__types_slot_name(t, sl);
+            if (strncmp(name, s, n) == 0 && name[n] == '\0') return i;
+        }
+        i = (i + 1) & t->hmask;
+    }
+}
+
+static uint32_t vmi__types_get(const vmi__types *t, unsigned ns, const char *s, size_t n) {
+    if (!t->slots) return VMI__NONE;
+    return t->slots[vmi__types_probe(t, ns, s, n)].val;
+}
+
+static vmi_status vmi__types_rehash(vmi__types *t, uint32_t cap) {
+    vmi__types_slot *old = t->slots;
+    uint32_t i, oldcap = old ? t->hmask + 1 : 0;
+    t->slots = (vmi__types_slot *)t->a.alloc((size_t)cap * sizeof *t->slots, t->a.user);
+    if (!t->slots) {
+        t->slots = old;
+        return VMI_ERR_NOMEM;
+    }
+    for (i = 0; i < cap; i++) t->slots[i].val = VMI__NONE;
+    t->hmask = cap - 1;
+    for (i = 0; i < oldcap; i++) {
+        uint32_t j;
+        if (old[i].val == VMI__NONE) continue;
+        j = old[i].hash & t->hmask;
+        while (t->slots[j].val != VMI__NONE) j = (j + 1) & t->hmask;
+        t->slots[j] = old[i];
+    }
+    if (old) t->a.free(old, t->a.user);
+    return VMI_OK;
+}
+
+/* A complete definition replaces a forward declaration of the same name. */
+static int vmi__types_better(const vmi__types *t, unsigned ns, uint32_t old, uint32_t id) {
+    if (ns == VMI__NS_SYM) return 0;
+    if (t->types[old].kind == VMI__TK_FWD && t->types[id].kind != VMI__TK_FWD) return 1;
+    return t->types[old].kind == VMI__TK_ENUM && t->types[old].vlen == 0 && t->types[id].vlen > 0;
+}
+
+/* Files type or symbol `id` under its name in name space `ns`. */
+static vmi_status vmi__types_put(vmi__types *t, unsigned ns, uint32_t id) {
+    const char *name = t->pool + (ns == VMI__NS_SYM ? t->syms[id].name : t->types[id].name);
+    size_t n = strlen(name);
+    uint32_t i;
+    if (!t->slots || (t->hcount + 1) * 2 > t->hmask + 1) {
+        vmi_status st = vmi__types_rehash(t, t->slots ? (t->hmask + 1) * 2 : 1024);
+        if (st != VMI_OK) return st;
+    }
+    i = vmi__types_probe(t, ns, name, n);
+    if (t->slots[i].val == VMI__NONE) {
+        t->slots[i].hash = vmi__types_hash(name, n, ns);
+        t->slots[i].val = id;
+        t->hcount++;
+    } else if (vmi__types_better(t, ns, t->slots[i].val, id)) {
+        t->slots[i].val = id;
+    }
+    return VMI_OK;
+}
+
+static vmi__types *vmi__types_create(const vmi_allocator *a) {
+    vmi_allocator al;
+    vmi__types *t;
+    uint32_t id;
+    if (a && a->alloc && a->free) {
+        al = *a;
+    } else {
+        al.alloc = vmi__default_alloc;
+        al.free = vmi__default_free;
+        al.user = NULL;
+    }
+    t = (vmi__types *)al.alloc(sizeof *t, al.user);
+    if (!t) return NULL;
+    memset(t, 0, sizeof *t);
+    t->a = al;
+    t->ptr_size = 8;
+    if (vmi__types_new(t, VMI__TK_VOID, 0, &id) != VMI_OK) {
+        al.free(t, al.user);
+        return NULL;
+    }
+    return t;
+}
+
+static void vmi__types_free(vmi__types *t) {
+    void *user;
+    if (!t) return;
+    user = t->a.user;
+    if (t->types) t->a.free(t->types, user);
+    if (t->mem) t->a.free(t->mem, user);
+    if (t->syms) t->a.free(t->syms, user);
+    if (t->pool) t->a.free(t->pool, user);
+    if (t->slots) t->a.free(t->slots, user);
+    t->a.free(t, user);
+}
+
+/* ---- queries --------------------------------------------------------------- */
+
+/* Follows typedefs and qualifiers; VMI__NONE on a bad id or a cycle. */
+static uint32_t vmi__types_strip(const vmi__types *t, uint32_t id) {
+    int d;
+    for (d = 0; d < VMI__TYPES_MAX_DEPTH; d++) {
+        if (id >= t->ntypes) return VMI__NONE;
+        if (t->types[id].kind != VMI__TK_TYPEDEF && t->types[id].kind != VMI__TK_QUAL) return id;
+        id = t->types[id].ref;
+    }
+    return VMI__NONE;
+}
+
+static int vmi__types_is_record(const vmi__types *t, uint32_t id) {
+    return id != VMI__NONE && (t->types[id].kind == VMI__TK_STRUCT || t->types[id].kind == VMI__TK_UNION);
+}
+
+static vmi_status vmi__types_sizeof(const vmi__types *t, uint32_t id, int depth, uint64_t *size) {
+    const vmi__types_type *ty;
+    uint64_t elem;
+    vmi_status st;
+    id = vmi__types_strip(t, id);
+    if (id == VMI__NONE || depth > VMI__TYPES_MAX_DEPTH) return VMI_ERR_FORMAT;
+    ty = &t->types[id];
+    switch (ty->kind) {
+    case VMI__TK_VOID: case VMI__TK_INT: case VMI__TK_FLOAT:
+    case VMI__TK_STRUCT: case VMI__TK_UNION: case VMI__TK_ENUM:
+        *size = ty->size;
+        return VMI_OK;
+    case VMI__TK_PTR:
+        *size = t->ptr_size;
+        return VMI_OK;
+    case VMI__TK_ARRAY:
+        st = vmi__types_sizeof(t, ty->ref, depth + 1, &elem);
+        if (st != VMI_OK) return st;
+        if (elem && ty->size > UINT64_MAX / elem) return VMI_ERR_LIMIT;
+        *size = elem * ty->size;
+        return VMI_OK;
+    default:
+        return VMI_ERR_NOT_FOUND; /* incomplete: forward declaration, function */
+    }
+}
+
+static int vmi__types_prefix(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
+
+static uint32_t vmi__types_lookup(const vmi__types *t, const char *name) {
+    uint32_t id;
+    size_t n;
+    int un;
+    if (vmi__types_prefix(name, "enum ")) return vmi__types_get(t, VMI__NS_ENUM, name + 5, strlen(name + 5));
+    un = vmi__types_prefix(name, "union ");
+    if (un || vmi__types_prefix(name, "struct ")) { /* the keyword must match the kind */
+        name += un ? 6 : 7;
+        id = vmi__types_get(t, VMI__NS_STRUCT, name, strlen(name));
+        if (id == VMI__NONE) return id;
+        if (t->types[id].kind == VMI__TK_FWD)
+            return (t->types[id].flags & VMI__TF_UNION) == (un ? VMI__TF_UNION : 0u) ? id : VMI__NONE;
+        return (t->types[id].kind == VMI__TK_UNION) == (un != 0) ? id : VMI__NONE;
+    }
+    n = strlen(name);
+    if ((id = vmi__types_get(t, VMI__NS_STRUCT, name, n)) != VMI__NONE) return id;
+    if ((id = vmi__types_get(t, VMI__NS_ORD, name, n)) != VMI__NONE) return id;
+    return vmi__types_get(t, VMI__NS_ENUM, name, n);
+}
+
+/* Finds member name[0..n) of record `rid`, looking through anonymous struct
+   and union members; returns its index and adds its bit offset to *bits. */
+static uint32_t vmi__types_find_member(const vmi__types *t, uint32_t rid, const char *name, size_t n, int depth,
+                                       uint32_t *budget, uint64_t *bit_offset) {
+    const vmi__types_type *r = &t->types[rid];
+    uint32_t i;
+    if (depth > VMI__TYPES_MAX_DEPTH) return VMI__NONE;
+    for (i = 0; i < r->vlen; i++) {
+        const vmi__types_field *m = &t->mem[r->first + i];
+        const char *mn = t->pool + m->name;
+        if (*budget == 0) return VMI__NONE;
+        --*budget;
+        if (m->name && strncmp(mn, name, n) == 0 && mn[n] == '\0') {
+            *bit_offset += m->off;
+            return r->first + i;
+        }
+        if (!m->name || (m->flags & VMI__TM_ANON)) {
+            uint32_t sub = vmi__types_strip(t, m->type), found;
+            uint64_t inner = 0;
+            if (!vmi__types_is_record(t, sub)) continue;
+            found = vmi__types_find_member(t, sub, name, n, depth + 1, budget, &inner);
+            if (found != VMI__NONE) {
+                *bit_offset += m->off + inner;
+                return found;
+            }
+        }
+    }
+    return VMI__NONE;
+}
+
+/* Bit offset and width of a member, counting BTF's old-style INT bitfields. */
+static void vmi__types_member_bits(const vmi__types *t, const vmi__types_field *m, uint64_t *off, uint32_t *bits) {
+    uint32_t base = vmi__types_strip(t, m->type);
+    *off = m->off;
+    *bits = m->bits;
+    if (!m->bits && base != VMI__NONE && t->types[base].kind == VMI__TK_INT && t->types[base].int_bits &&
+        t->types[base].int_bits != t->types[base].size * 8) {
+        *bits = t->types[base].int_bits;
+        *off += t->types[base].int_off;
+    }
+}
+
+static vmi_status vmi__types_member(const vmi__types *t, const char *type, const char *path, uint64_t *bit_offset,
+                                    uint32_t *bit_size, uint64_t *byte_size) {
+    uint32_t rid, mid = VMI__NONE;
+    uint64_t total = 0, off, size;
+    uint32_t bits;
+    if (!t || !type || !path || !bit_offset || !bit_size || !byte_size) return VMI_ERR_ARG;
+    rid = vmi__types_lookup(t, type);
+    if (rid == VMI__NONE) return VMI_ERR_NOT_FOUND;
+    rid = vmi__types_strip(t, rid);
+    for (;;) {
+        const char *dot = strchr(path, '.');
+        size_t n = dot ? (size_t)(dot - path) : strlen(path);
+        uint32_t budget = VMI__TYPES_SEARCH_BUDGET;
+        if (n == 0) return VMI_ERR_ARG;
+        if (!vmi__types_is_record(t, rid)) return VMI_ERR_NOT_FOUND;
+        mid = vmi__types_find_member(t, rid, path, n, 0, &budget, &total);
+        if (mid == VMI__NONE) return VMI_ERR_NOT_FOUND;
+        if (!dot) break;
+        rid = vmi__types_strip(t, t->mem[mid].type);
+        path = dot + 1;
+    }
+    vmi__types_member_bits(t, &t->mem[mid], &off, &bits);
+    *bit_offset = total + (off - t->mem[mid].off);
+    *bit_size = bits;
+    *byte_size = vmi__types_sizeof(t, t->mem[mid].type, 0, &size) == VMI_OK ? size : 0;
+    return VMI_OK;
+}
+
+
+static vmi_status vmi__types_size(const vmi__types *t, const char *type, uint64_t *size) {
+    uint32_t id;
+    if (!t || !type || !size) return VMI_ERR_ARG;
+    id = vmi__types_lookup(t, type);
+    if (id == VMI__NONE) return VMI_ERR_NOT_FOUND;
+    return vmi__types_sizeof(t, id, 0, size);
+}
+
+static vmi_status vmi__types_symbol(const vmi__types *t, const char *name, uint64_t *address) {
+    uint32_t id;
+    if (!t || !name || !address) return VMI_ERR_ARG;
+    id = vmi__types_get(t, VMI__NS_SYM, name, strlen(name));
+    if (id == VMI__NONE) return VMI_ERR_NOT_FOUND;
+    *address = t->syms[id].addr;
+    return VMI_OK;
+}
+
+static size_t vmi__types_count(const vmi__types *t) { return t ? t->ntypes - 1 : 0; }
+
+/* ---- BTF --------------------------------------------------------------- */
+/* include/uapi/linux/btf.h, Documentation/bpf/btf.rst. Little-endian only. */
+
+enum {
+    VMI__BTF_INT = 1, VMI__BTF_PTR, VMI__BTF_ARRAY, VMI__BTF_STRUCT, VMI__BTF_UNION, VMI__BTF_ENUM,
+    VMI__BTF_FWD, VMI__BTF_TYPEDEF, VMI__BTF_VOLATILE, VMI__BTF_CONST, VMI__BTF_RESTRICT, VMI__BTF_FUNC,
+    VMI__BTF_FUNC_PROTO, VMI__BTF_VAR, VMI__BTF_DATASEC, VMI__BTF_FLOAT, VMI__BTF_DECL_TAG,
+    VMI__BTF_TYPE_TAG, VMI__BTF_ENUM64
+};
+
+static uint32_t vmi__btf_u32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Bytes that follow the 12-byte btf_type of each kind; (size_t)-1: unknown. */
+static size_t vmi__btf_extra(uint32_t kind, uint32_t vlen) {
+    switch (kind) {
+    case VMI__BTF_INT: case VMI__BTF_VAR: case VMI__BTF_DECL_TAG: return 4;
+    case VMI__BTF_ARRAY: return 12;
+    case VMI__BTF_STRUCT: case VMI__BTF_UNION: case VMI__BTF_DATASEC: case VMI__BTF_ENUM64: return 12u * vlen;
+    case VMI__BTF_ENUM: case VMI__BTF_FUNC_PROTO: return 8u * vlen;
+    case VMI__BTF_PTR: case VMI__BTF_FWD: case VMI__BTF_TYPEDEF: case VMI__BTF_VOLATILE: case VMI__BTF_CONST:
+    case VMI__BTF_RESTRICT: case VMI__BTF_FUNC: case VMI__BTF_FLOAT: case VMI__BTF_TYPE_TAG: return 0;
+    default: return (size_t)-1;
+    }
+}
+
+typedef struct vmi__btf {
+    const uint8_t *types; /* type section */
+    uint32_t types_len, str_len, n;
+    char *err;
+    size_t errlen;
+} vmi__btf;
+
+/* Pass 1: walks the type section, checks each record fits, counts types and members. */
+static vmi_status vmi__btf_count(vmi__btf *b, size_t *nmem) {
+    uint32_t p = 0;
+    b->n = 0;
+    *nmem = 0;
+    while (p < b->types_len) {
+        uint32_t info, kind, vlen;
+        size_t extra;
+        if (b->types_len - p < 12)
+            return vmi__types_err(b->err, b->errlen, VMI_ERR_FORMAT, "BTF: type %u truncated at %u", b->n + 1, p);
+        info = vmi__btf_u32(b->types + p + 4);
+        kind = (info >> 24) & 0x1f;
+        vlen = info & 0xffff;
+        extra = vmi__btf_extra(kind, vlen);
+        if (extra == (size_t)-1)
+            return vmi__types_err(b->err, b->errlen, VMI_ERR_FORMAT, "BTF: type %u has unknown kind %u", b->n + 1,
+                                  kind);
+        if (b->types_len - p - 12 < extra)
+            return vmi__types_err(b->err, b->errlen, VMI_ERR_FORMAT, "BTF: type %u (kind %u, vlen %u) truncated",
+                                  b->n + 1, kind, vlen);
+        if (++b->n >= VMI__TYPES_MAX_TYPES)
+            return vmi__types_err(b->err, b->errlen, VMI_ERR_LIMIT, "BTF: more than %u types", VMI__TYPES_MAX_TYPES);
+        if (kind == VMI__BTF_STRUCT || kind == VMI__BTF_UNION || kind == VMI__BTF_ENUM || kind == VMI__BTF_ENUM64)
+            *nmem += vlen;
+        p += 12 + (uint32_t)extra;
+    }
+    return VMI_OK;
+}
+
+static vmi_status vmi__btf_check(vmi__btf *b, uint32_t id, uint32_t name_off, uint32_t ref) {
+    if (name_off >= b->str_len)
+        return vmi__types_err(b->err, b->errlen, VMI_ERR_FORMAT, "BTF: type %u: name offset %u beyond strings (%u)",
+                              id, name_off, b->str_len);
+    if (ref > b->n)
+        return vmi__types_err(b->err, b->errlen, VMI_ERR_FORMAT, "BTF: type %u refers to type %u of %u", id, ref,
+                              b->n);
+    return VMI_OK;
+}
+
+/* Members of a struct, union, enum or enum64 (already known to fit). */
+static vmi_status vmi__btf_members(vmi__types *t, vmi__btf *b, uint32_t id, uint32_t kind, uint32_t info,
+                                   const uint8_t *x) {
+    vmi__types_type *ty = &t->types[id];
+    uint32_t i, vlen = info & 0xffff, kflag = info >> 31;
+    ty->first = (uint32_t)t->nmem;
+    ty->vlen = vlen;
+    for (i = 0; i < vlen; i++) {
+        vmi__types_field *m = &t->mem[t->nmem++];
+        vmi_status st;
+        memset(m, 0, sizeof *m);
+        m->name = vmi__btf_u32(x);
+        if (kind == VMI__BTF_ENUM) {
+            uint32_t v = vmi__btf_u32(x + 4);
+            m->off = kflag && (v & 0x80000000u) ? (uint64_t)v | 0xffffffff00000000ull : v;
+            x += 8;
+        } else if (kind == VMI__BTF_ENUM64) {
+            m->off = (uint64_t)vmi__btf_u32(x + 4) | (uint64_t)vmi__btf_u32(x + 8) << 32;
+            x += 12;
+        } else {
+            uint32_t off = vmi__btf_u32(x + 8);
+            m->type = vmi__btf_u32(x + 4);
+            m->off = kflag ? off & 0xffffffu : off;
+            m->bits = kflag ? off >> 24 : 0;
+            x += 12;
+        }
+        st = vmi__btf_check(b, id, m->name, m->type);
+        if (st != VMI_OK) return st;
+    }
+    return VMI_OK;
+}
+
+/* Pass 2: fills types[1..n] and the members. */
+static vmi_status vmi__btf_fill(vmi__types *t, vmi__btf *b) {
+    uint32_t id, p = 0;
+    for (id = 1; id <= b->n; id++) {
+        const uint8_t *tp = b->types + p;
+        uint32_t name_off = vmi__btf_u32(tp), info = vmi__btf_u32(tp + 4), st32 = vmi__btf_u32(tp + 8);
+        uint32_t kind = (info >> 24) & 0x1f, kflag = info >> 31, ref = 0;
+        vmi__types_type *ty = &t->types[id];
+        vmi_status st;
+        memset(ty, 0, sizeof *ty);
+        ty->name = name_off;
+        switch (kind) {
+        case VMI__BTF_INT: {
+            uint32_t enc = vmi__btf_u32(tp + 12);
+            ty->kind = VMI__TK_INT;
+            ty->size = st32;
+            ty->flags = (uint8_t)((enc >> 24) & 7u); /* SIGNED 1, CHAR 2, BOOL 4 as VMI__TF_* */
+            ty->int_bits = (uint8_t)(enc & 0xff);
+            ty->int_off = (uint8_t)((enc >> 16) & 0xff);
+            break;
+        }
+        case VMI__BTF_FLOAT: ty->kind = VMI__TK_FLOAT; ty->size = st32; break;
+        case VMI__BTF_PTR: ty->kind = VMI__TK_PTR; ref = st32; break;
+        case VMI__BTF_ARRAY:
+            ty->kind = VMI__TK_ARRAY;
+            ref = vmi__btf_u32(tp + 12);
+            ty->size = vmi__btf_u32(tp + 20);
+            break;
+        case VMI__BTF_STRUCT: case VMI__BTF_UNION: case VMI__BTF_ENUM: case VMI__BTF_ENUM64:
+            ty->kind = (uint8_t)(kind == VMI__BTF_STRUCT ? VMI__TK_STRUCT
+                                 : kind == VMI__BTF_UNION ? VMI__TK_UNION : VMI__TK_ENUM);
+            ty->size = st32;
+            if ((kind == VMI__BTF_ENUM || kind == VMI__BTF_ENUM64) && kflag) ty->flags = VMI__TF_SIGNED;
+            st = vmi__btf_members(t, b, id, kind, info, tp + 12);
+            if (st != VMI_OK) return st;
+            break;
+        case VMI__BTF_FWD: ty->kind = VMI__TK_FWD; ty->flags = kflag ? VMI__TF_UNION : 0; break;
+        case VMI__BTF_TYPEDEF: ty->kind = VMI__TK_TYPEDEF; ref = st32; break;
+        case VMI__BTF_VOLATILE: case VMI__BTF_CONST: case VMI__BTF_RESTRICT: case VMI__BTF_TYPE_TAG:
+            ty->kind = VMI__TK_QUAL;
+            ref = st32;
+            break;
+        case VMI__BTF_FUNC_PROTO: ty->kind = VMI__TK_FUNC; break;
+        default: ty->kind = VMI__TK_OTHER; break; /* FUNC, VAR, DATASEC, DECL_TAG */
+        }
+        ty->ref = ref;
+        st = vmi__btf_check(b, id, name_off, ref);
+        if (st != VMI_OK) return st;
+        p += 12 + (uint32_t)vmi__btf_extra(kind, info & 0xffff);
+    }
+    t->ntypes = (size_t)b->n + 1;
+    return VMI_OK;
+}
+
+static vmi_status vmi__btf_index(vmi__types *t) {
+    size_t i, named = 0;
+    uint32_t cap = 1024, id;
+    vmi_status st;
+    for (i = 1; i < t->ntypes; i++) named += t->types[i].name != 0;
+    while (cap < named * 2 + 2) cap *= 2;
+    st = vmi__types_rehash(t, cap);
+    for (i = 1; i < t->ntypes && st == VMI_OK; i++) {
+        const vmi__types_type *ty = &t->types[i];
+        if (!ty->name) continue;
+        switch (ty->kind) {
+        case VMI__TK_STRUCT: case VMI__TK_UNION: case VMI__TK_FWD: st = vmi__types_put(t, VMI__NS_STRUCT, (uint32_t)i); break;
+        case VMI__TK_ENUM: st = vmi__types_put(t, VMI__NS_ENUM, (uint32_t)i); break;
+        case VMI__TK_TYPEDEF: case VMI__TK_INT: case VMI__TK_FLOAT: st = vmi__types_put(t, VMI__NS_ORD, (uint32_t)i); break;
+        default: break;
+        }
+    }
+    if (st != VMI_OK) return st;
+    id = vmi__types_get(t, VMI__NS_ORD, "long unsigned int", 17);
+    if (id == VMI__NONE) id = vmi__types_get(t, VMI__NS_ORD, "long int", 8);
+    if (id != VMI__NONE && (t->types[id].size == 4 || t->types[id].size == 8)) t->ptr_size = (uint32_t)t->types[id].size;
+    return VMI_OK;
+}
+
+static vmi_status vmi__btf_load(vmi__types *t, const uint8_t *data, size_t len, char *err, size_t errlen) {
+    uint32_t hdr_len, type_off, type_len, str_off, str_len;
+    const uint8_t *base, *str;
+    size_t rest, nmem;
+    vmi__btf b;
+    vmi_status st;
+    void *p;
+    if (len < 24) return vmi__types_err(err, errlen, VMI_ERR_TRUNCATED, "BTF: %zu bytes, the header needs 24", len);
+    if (data[0] == 0xeb && data[1] == 0x9f)
+        return vmi__types_err(err, errlen, VMI_ERR_UNSUPPORTED, "BTF: big-endian BTF is not supported");
+    if (data[0] != 0x9f || data[1] != 0xeb)
+        return vmi__types_err(err, errlen, VMI_ERR_FORMAT, "BTF: bad magic %02x%02x", data[1], data[0]);
+    if (data[2] != 1) return vmi__types_err(err, errlen, VMI_ERR_UNSUPPORTED, "BTF: version %u", data[2]);
+    hdr_len = vmi__btf_u32(data + 4);
+    if (hdr_len < 24 || hdr_len > len)
+        return vmi__types_err(err, errlen, VMI_ERR_FORMAT, "BTF: header length %u (blob %zu)", hdr_len, len);
+    type_off = vmi__btf_u32(data + 8);
+    type_len = vmi__btf_u32(data + 12);
+    str_off = vmi__btf_u32(data + 16);
+    str_len = vmi__btf_u32(data + 20);
+    base = data + hdr_len;
+    rest = len - hdr_len;
+    if ((uint64_t)type_off + type_len > rest || (uint64_t)str_off + str_len > rest)
+        return vmi__types_err(err, errlen, VMI_ERR_TRUNCATED,
+                              "BTF: sections (types %u+%u, strings %u+%u) beyond the %zu bytes after the header",
+                              type_off, type_len, str_off, str_len, rest);
+    str = base + str_off;
+    if (str_len == 0 || str[0] != '\0' || str[str_len - 1] != '\0')
+        return vmi__types_err(err, errlen, VMI_ERR_FORMAT, "BTF: string section must start and end with NUL");
+    b.types = base + type_off;
+    b.types_len = type_len;
+    b.str_len = str_len;
+    b.err = err;
+    b.errlen = errlen;
+    st = vmi__btf_count(&b, &nmem);
+    if (st != VMI_OK) return st;
+    if (nmem > VMI__TYPES_MAX_MEMBERS)
+        return vmi__types_err(err, errlen, VMI_ERR_LIMIT, "BTF: %zu members", nmem);
+    /* Sized once: no growth while filling. */
+    p = vmi__types_regrow(t, t->types, t->ntypes, &t->ctypes, (size_t)b.n + 1, sizeof *t->types);
+    if (p) t->types = (vmi__types_type *)p;
+    if (p && nmem) {
+        p = vmi__types_regrow(t, t->mem, 0, &t->cmem, nmem, sizeof *t->mem);
+        if (p) t->mem = (vmi__types_field *)p;
+    }
+    if (!p || vmi__types_pool_reserve(t, str_len) != VMI_OK)
+        return vmi__types_err(err, errlen, VMI_ERR_NOMEM, "BTF: no memory for %u types", b.n);
+    memcpy(t->pool, str, str_len); /* name offsets stay BTF string offsets */
+    t->npool = str_len;
+    st = vmi__btf_fill(t, &b);
+    if (st != VMI_OK) return st;
+    t->os = VMI__OS_LINUX;
+    if (vmi__btf_index(t) != VMI_OK) return vmi__types_err(err, errlen, VMI_ERR_NOMEM, "BTF: no memory for the index");
+    return VMI_OK;
+}
+
+static vmi_status vmi__types_from_btf(const vmi_allocator *a, const uint8_t *data, size_t len, vmi__types **out,
+                                      char *err, size_t errlen) {
+    vmi__types *t;
+    vmi_status st;
+    if (err && errlen) err[0] = '\0';
+    if (!out || (!data && len)) return vmi__types_err(err, errlen, VMI_ERR_ARG, "BTF: no data");
+    *out = NULL;
+    if (!data) return vmi__types_err(err, errlen, VMI_ERR_TRUNCATED, "BTF: empty");
+    t = vmi__types_create(a);
+    if (!t) return vmi__types_err(err, errlen, VMI_ERR_NOMEM, "BTF: no memory");
+    st = vmi__btf_load(t, data, len, err, errlen);
+    if (st != VMI_OK) {
+        vmi__types_free(t);
+        return st;
+    }
+    *out = t;
+    return VMI_OK;
+}
+
+/* ---- JSON reader ----------------------------------------------------------- */
+/* A pull parser over the whole JSON grammar (RFC 8259): it never reads past
+   `n`, keeps integers exact to 64 bits, caps nesting at VMI__JSON_MAX_DEPTH
+   and reports errors with line and column. Strings are returned raw (a
+   pointer into the text) and decoded on demand. */
+
+typedef struct vmi__json {
+    const char *s;
+    size_t n, pos;
+    char *err;
+    size_t errlen;
+} vmi__json;
+
+typedef struct vmi__json_str {
+    const char *p; /* raw text between the quotes, NULL: none */
+    size_t len;
+    int esc; /* has escapes: decode with vmi__json_decode */
+} vmi__json_str;
+
+static vmi_status vmi__json_fail(vmi__json *j, const char *what) {
+    size_t i, line = 1, col = 1, end = j->pos < j->n ? j->pos : j->n;
+    for (i = 0; i < end; i++) {
+        if (j->s[i] == '\n') {
+            line++;
+            col = 1;
+        } else {
+            col++;
+        }
+    }
+    return vmi__types_err(j->err, j->errlen, j->pos >= j->n ? VMI_ERR_TRUNCATED : VMI_ERR_FORMAT,
+                          "ISF: %s at line %zu column %zu%s", what, line, col, j->pos >= j->n ? " (end of input)" : "");
+}
+
+/* Skips white space; the next byte or -1 at the end. */
+static int vmi__json_peek(vmi__json *j) {
+    while (j->pos < j->n) {
+        char c = j->s[j->pos];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') return (unsigned char)c;
+        j->pos++;
+    }
+    return -1;
+}
+
+static int vmi__json_hex(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static vmi_status vmi__json_string(vmi__json *j, vmi__json_str *out) {
+    size_t p;
+    if (vmi__json_peek(j) != '"') return vmi__json_fail(j, "expected a string");
+    p = ++j->pos;
+    out->p = j->s + p;
+    out->esc = 0;
+    while (p < j->n) {
+        unsigned char c = (unsigned char)j->s[p];
+        if (c == '"') {
+            out->len = p - j->pos;
+            j->pos = p + 1;
+            return VMI_OK;
+        }
+        if (c < 0x20) {
+            j->pos = p;
+            return vmi__json_fail(j, "control character in a string");
+        }
+        if (c == '\\') {
+            out->esc = 1;
+            if (++p >= j->n) break;
+            c = (unsigned char)j->s[p];
+            if (c == 'u') {
+                int k;
+                for (k = 1; k <= 4; k++) {
+                    if (p + k >= j->n) {
+                        j->pos = j->n;
+                        return vmi__json_fail(j, "truncated \\u escape");
+                    }
+                    if (vmi__json_hex(j->s[p + k]) < 0) {
+                        j->pos = p + k;
+                        return vmi__json_fail(j, "bad hex digit in \\u escape");
+                    }
+                }
+                p += 4;
+            } else if (!strchr("\"\\/bfnrt", c) || c == '\0') {
+                j->pos = p;
+                return vmi__json_fail(j, "bad escape");
+            }
+        }
+        p++;
+    }
+    j->pos = j->n;
+    return vmi__json_fail(j, "unterminated string");
+}
+
+static unsigned vmi__json_u4(const char *p) {
+    return (unsigned)(vmi__json_hex(p[0]) << 12 | vmi__json_hex(p[1]) << 8 | vmi__json_hex(p[2]) << 4 |
+                      vmi__json_hex(p[3]));
+}
+
+/* Decodes a string checked by vmi__json_string into dst (at most s->len
+   bytes); lone surrogates are kept as 3-byte sequences. */
+static size_t vmi__json_decode(const vmi__json_str *s, char *dst) {
+    size_t i = 0, o = 0;
+    if (!s->esc) {
+        memcpy(dst, s->p, s->len);
+        return s->len;
+    }
+    while (i < s->len) {
+        unsigned cp;
+        char c = s->p[i++];
+        if (c != '\\') {
+            dst[o++] = c;
+            continue;
+        }
+        c = s->p[i++];
+        switch (c) {
+        case 'b': dst[o++] = '\b'; continue;
+        case 'f': dst[o++] = '\f'; continue;
+        case 'n': dst[o++] = '\n'; continue;
+        case 'r': dst[o++] = '\r'; continue;
+        case 't': dst[o++] = '\t'; continue;
+        case 'u': break;
+        default: dst[o++] = c; continue;
+        }
+        cp = vmi__json_u4(s->p + i);
+        i += 4;
+        if (cp >= 0xd800 && cp < 0xdc00 && i + 6 <= s->len && s->p[i] == '\\' && s->p[i + 1] == 'u') {
+            unsigned lo = vmi__json_u4(s->p + i + 2);
+            if (lo >= 0xdc00 && lo < 0xe000) {
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                i += 6;
+            }
+        }
+        if (cp < 0x80) {
+            dst[o++] = (char)cp;
+        } else if (cp < 0x800) {
+            dst[o++] = (char)(0xc0 | cp >> 6);
+            dst[o++] = (char)(0x80 | (cp & 0x3f));
+        } else if (cp < 0x10000) {
+            dst[o++] = (char)(0xe0 | cp >> 12);
+            dst[o++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+            dst[o++] = (char)(0x80 | (cp & 0x3f));
+        } else {
+            dst[o++] = (char)(0xf0 | cp >> 18);
+            dst[o++] = (char)(0x80 | ((cp >> 12) & 0x3f));
+            dst[o++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+            dst[o++] = (char)(0x80 | (cp & 0x3f));
+        }
+    }
+    return o;
+}
+
+static int vmi__json_is(const vmi__json_str *s, const char *lit) {
+    char buf[64];
+    size_t n = strlen(lit);
+    if (!s->p) return 0;
+    if (!s->esc) return s->len == n && memcmp(s->p, lit, n) == 0;
+    if (s->len > sizeof buf) return 0;
+    return vmi__json_decode(s, buf) == n && memcmp(buf, lit, n) == 0;
+}
+
+static int vmi__json_digit(vmi__json *j, size_t p) { return p < j->n && j->s[p] >= '0' && j->s[p] <= '9'; }
+
+/* A number: *mag its magnitude, *isint set when it is an integer that fits. */
+static vmi_status vmi__json_number(vmi__json *j, uint64_t *mag, int *neg, int *isint) {
+    size_t p = j->pos;
+    uint64_t v = 0;
+    int ovf = 0, frac = 0;
+    *neg = 0;
+    if (p < j->n && j->s[p] == '-') {
+        *neg = 1;
+        p++;
+    }
+    if (!vmi__json_digit(j, p)) {
+        j->pos = p;
+        return vmi__json_fail(j, "bad number");
+    }
+    if (j->s[p] == '0') {
+        p++;
+    } else {
+        while (vmi__json_digit(j, p)) {
+            unsigned d = (unsigned)(j->s[p++] - '0');
+            if (v > (UINT64_MAX - d) / 10) ovf = 1;
+            else v = v * 10 + d;
+        }
+    }
+    if (p < j->n && j->s[p] == '.') {
+        frac = 1;
+        if (!vmi__json_digit(j, ++p)) {
+            j->pos = p;
+            return vmi__json_fail(j, "bad fraction");
+        }
+        while (vmi__json_digit(j, p)) p++;
+    }
+    if (p < j->n && (j->s[p] == 'e' || j->s[p] == 'E')) {
+        frac = 1;
+        p++;
+        if (p < j->n && (j->s[p] == '+' || j->s[p] == '-')) p++;
+        if (!vmi__json_digit(j, p)) {
+            j->pos = p;
+            return vmi__json_fail(j, "bad exponent");
+        }
+        while (vmi__json_digit(j, p)) p++;
+    }
+    j->pos = p;
+    *mag = v;
+    *isint = !ovf && !frac;
+    return VMI_OK;
+}
+
+static vmi_status vmi__json_literal(vmi__json *j, const char *lit) {
+    size_t n = strlen(lit);
+    if (j->n - j->pos < n || memcmp(j->s + j->pos, lit, n) != 0) return vmi__json_fail(j, "unexpected character");
+    j->pos += n;
+    return VMI_OK;
+}
+
+/* Steps to the next member of an object whose '{' was consumed. key->p is
+   NULL at the closing '}'; *first is 1 before the first member. */
+static vmi_status vmi__json_next(vmi__json *j, int *first, vmi__json_str *key) {
+    int c = vmi__json_peek(j);
+    vmi_status st;
+    key->p = NULL;
+    if (c == '}') {
+        j->pos++;
+        return VMI_OK;
+    }
+    if (!*first) {
+        if (c != ',') return vmi__json_fail(j, "expected ',' or '}'");
+        j->pos++;
+    }
+    st = vmi__json_string(j, key);
+    if (st != VMI_OK) return st;
+    if (vmi__json_peek(j) != ':') return vmi__json_fail(j, "expected ':'");
+    j->pos++;
+    *first = 0;
+    return VMI_OK;
+}
+
+static vmi_status vmi__json_open(vmi__json *j) {
+    if (vmi__json_peek(j) != '{') return vmi__json_fail(j, "expected an object");
+    j->pos++;
+    return VMI_OK;
+}
+
+/* Skips (and checks) any value. */
+static vmi_status vmi__json_skip(vmi__json *j, int depth) {
+    int c = vmi__json_peek(j), first = 1, neg, isint;
+    vmi__json_str s;
+    uint64_t v;
+    vmi_status st;
+    if (depth > VMI__JSON_MAX_DEPTH) {
+        vmi__json_fail(j, "nesting too deep");
+        return VMI_ERR_LIMIT;
+    }
+    switch (c) {
+    case '{':
+        j->pos++;
+        for (;;) {
+            st = vmi__json_next(j, &first, &s);
+            if (st != VMI_OK || !s.p) return st;
+            st = vmi__json_skip(j, depth + 1);
+            if (st != VMI_OK) return st;
+        }
+    case '[':
+        j->pos++;
+        if (vmi__json_peek(j) == ']') {
+            j->pos++;
+            return VMI_OK;
+        }
+        for (;;) {
+            st = vmi__json_skip(j, depth + 1);
+            if (st != VMI_OK) return st;
+            c = vmi__json_peek(j);
+            j->pos++;
+            if (c == ']') return VMI_OK;
+            if (c != ',') {
+                j->pos--;
+                return vmi__json_fail(j, "expected ',' or ']'");
+            }
+        }
+    case '"': return vmi__json_string(j, &s);
+    case 't': return vmi__json_literal(j, "true");
+    case 'f': return vmi__json_literal(j, "false");
+    case 'n': return vmi__json_literal(j, "null");
+    case -1: return vmi__json_fail(j, "expected a value");
+    default:
+        if (c == '-' || (c >= '0' && c <= '9')) return vmi__json_number(j, &v, &neg, &isint);
+        return vmi__json_fail(j, "unexpected character");
+    }
+}
+
+static vmi_status vmi__json_u64(vmi__json *j, uint64_t *v) {
+    int c = vmi__json_peek(j), neg, isint;
+    vmi_status st;
+    if (c != '-' && (c < '0' || c > '9')) return vmi__json_fail(j, "expected a number");
+    st = vmi__json_number(j, v, &neg, &isint);
+    if (st != VMI_OK) return st;
+    if (!isint || (neg && *v)) return vmi__json_fail(j, "expected an unsigned 64-bit integer");
+    return VMI_OK;
+}
+
+/* An integer from -2^63 to 2^64-1, returned as its 64-bit pattern. */
+static vmi_status vmi__json_int(vmi__json *j, uint64_t *v, int *neg) {
+    int c = vmi__json_peek(j), isint;
+    vmi_status st;
+    if (c != '-' && (c < '0' || c > '9')) return vmi__json_fail(j, "expected a number");
+    st = vmi__json_number(j, v, neg, &isint);
+    if (st != VMI_OK) return st;
+    if (!isint || (*neg && *v > (1ull << 63))) return vmi__json_fail(j, "expected a 64-bit integer");
+    if (*neg) *v = 0 - *v;
+    return VMI_OK;
+}
+
+static vmi_status vmi__json_bool(vmi__json *j, int *b) {
+    int c = vmi__json_peek(j);
+    *b = c == 't';
+    if (c == 't') return vmi__json_literal(j, "true");
+    if (c == 'f') return vmi__json_literal(j, "false");
+    return vmi__json_fail(j, "expected true or false");
+}
+
+/* ---- ISF ------------------------------------------------------------------- */
+/* Volatility3's schemas/schema-6.x.json. Anonymous members are fields marked
+   "anonymous": true or named "unnamed_field...": lookups see through them. */
+
+typedef struct vmi__isf_pending {
+    size_t pos;  /* the "fields" object of a user type */
+    uint32_t id;
+} vmi__isf_pending;
+
+typedef struct vmi__isf {
+    vmi__types *t;
+    vmi__json j;
+    vmi__isf_pending *pend;
+    size_t npend, cpend;
+} vmi__isf;
+
+static vmi_status vmi__isf_nomem(vmi__isf *x, vmi_status st) {
+    if (st == VMI_ERR_NOMEM) return vmi__types_err(x->j.err, x->j.errlen, st, "ISF: out of memory");
+    if (st == VMI_ERR_LIMIT) return vmi__types_err(x->j.err, x->j.errlen, st, "ISF: too many types or names");
+    return st;
+}
+
+/* Copies a JSON string into the pool as a new name. */
+static vmi_status vmi__isf_intern(vmi__isf *x, const vmi__json_str *s, uint32_t *off) {
+    vmi_status st = vmi__types_pool_reserve(x->t, s->len + 1);
+    if (st != VMI_OK) return vmi__isf_nomem(x, st);
+    *off = vmi__types_pool_commit(x->t, vmi__json_decode(s, x->t->pool + x->t->npool));
+    return VMI_OK;
+}
+
+/* The type named s in name space ns, created as `kind` if it is not there. */
+static vmi_status vmi__isf_named(vmi__isf *x, unsigned ns, const vmi__json_str *s, int kind, uint8_t flags,
+                                 uint32_t *id, int *created) {
+    vmi__types *t = x->t;
+    size_t n;
+    uint32_t name;
+    vmi_status st = vmi__types_pool_reserve(t, s->len + 1);
+    if (st != VMI_OK) return vmi__isf_nomem(x, st);
+    n = vmi__json_decode(s, t->pool + t->npool); /* decoded in place, kept only if new */
+    *id = vmi__types_get(t, ns, t->pool + t->npool, n);
+    *created = *id == VMI__NONE;
+    if (*id != VMI__NONE) return VMI_OK;
+    name = vmi__types_pool_commit(t, n);
+    st = vmi__types_new(t, kind, name, id);
+    if (st == VMI_OK) {
+        t->types[*id].flags = flags;
+        st = vmi__types_put(t, ns, *id);
+    }
+    return vmi__isf_nomem(x, st);
+}
+
+typedef struct vmi__isf_desc {
+    uint32_t type;
+    uint64_t bits, bitpos;
+} vmi__isf_desc;
+
+static vmi_status vmi__isf_type(vmi__isf *x, int depth, vmi__isf_desc *d);
+
+/* Parses the descriptor at pos (recorded earlier) and comes back. */
+static vmi_status vmi__isf_type_at(vmi__isf *x, size_t pos, int depth, vmi__isf_desc *d) {
+    size_t save = x->j.pos;
+    vmi_status st;
+    x->j.pos = pos;
+    st = vmi__isf_type(x, depth, d);
+    x->j.pos = save;
+    return st;
+}
+
+/* A type descriptor {kind, name, subtype, count, bit_position, bit_length, type}. */
+static vmi_status vmi__isf_type(vmi__isf *x, int depth, vmi__isf_desc *d) {
+    vmi__json *j = &x->j;
+    vmi__json_str key, kind, name;
+    size_t sub = 0, inner = 0;
+    uint64_t count = 0, bitpos = 0, bitlen = 0;
+    int first = 1, tk = -1, created;
+    vmi_status st;
+    if (depth > VMI__TYPES_MAX_DEPTH) {
+        vmi__json_fail(j, "type descriptors nested too deep");
+        return VMI_ERR_LIMIT;
+    }
+    kind.p = name.p = NULL;
+    if ((st = vmi__json_open(j)) != VMI_OK) return st;
+    for (;;) {
+        if ((st = vmi__json_next(j, &first, &key)) != VMI_OK) return st;
+        if (!key.p) break;
+        if (vmi__json_is(&key, "kind")) st = vmi__json_string(j, &kind);
+        else if (vmi__json_is(&key, "name")) st = vmi__json_string(j, &name);
+        else if (vmi__json_is(&key, "count")) st = vmi__json_u64(j, &count);
+        else if (vmi__json_is(&key, "bit_position")) st = vmi__json_u64(j, &bitpos);
+        else if (vmi__json_is(&key, "bit_length")) st = vmi__json_u64(j, &bitlen);
+        else if (vmi__json_is(&key, "subtype") || vmi__json_is(&key, "type")) {
+            vmi__json_peek(j);
+            *(vmi__json_is(&key, "subtype") ? &sub : &inner) = j->pos;
+            st = vmi__json_skip(j, depth + 2);
+        } else {
+            st = vmi__json_skip(j, depth + 2);
+        }
+        if (st != VMI_OK) return st;
+    }
+    d->bits = d->bitpos = 0;
+    if (vmi__json_is(&kind, "base") || vmi__json_is(&kind, "struct") || vmi__json_is(&kind, "class") ||
+        vmi__json_is(&kind, "union") || vmi__json_is(&kind, "enum")) {
+        int un = vmi__json_is(&kind, "union"), base = vmi__json_is(&kind, "base");
+        int en = vmi__json_is(&kind, "enum");
+        if (!name.p) return vmi__json_fail(j, "type descriptor without a name");
+        return vmi__isf_named(x, base ? VMI__NS_ORD : en ? VMI__NS_ENUM : VMI__NS_STRUCT, &name,
+                              base ? VMI__TK_OTHER : en ? VMI__TK_ENUM : VMI__TK_FWD,
+                              (uint8_t)(un ? VMI__TF_UNION : 0), &d->type, &created);
+    }
+    if (vmi__json_is(&kind, "pointer")) tk = VMI__TK_PTR;
+    else if (vmi__json_is(&kind, "array")) tk = VMI__TK_ARRAY;
+    else if (vmi__json_is(&kind, "function")) tk = VMI__TK_FUNC;
+    else if (!vmi__json_is(&kind, "bitfield")) return vmi__json_fail(j, "unknown type descriptor kind");
+    if (tk == -1) { /* bitfield */
+        if (!inner) return vmi__json_fail(j, "bitfield without a type");
+        if (bitlen == 0 || bitlen > 255 || bitpos > 0xffffff) return vmi__json_fail(j, "bad bitfield");
+        st = vmi__isf_type_at(x, inner, depth + 1, d);
+        d->bits = bitlen;
+        d->bitpos = bitpos;
+        return st;
+    }
+    if (tk == VMI__TK_ARRAY && !sub) return vmi__json_fail(j, "array without a subtype");
+    d->type = 0;
+    if (sub && (st = vmi__isf_type_at(x, sub, depth + 1, d)) != VMI_OK) return st;
+    {
+        uint32_t ref = d->type;
+        st = vmi__types_new(x->t, tk, 0, &d->type);
+        if (st != VMI_OK) return vmi__isf_nomem(x, st);
+        x->t->types[d->type].ref = ref;
+        x->t->types[d->type].size = tk == VMI__TK_ARRAY ? count : 0;
+    }
+    return VMI_OK;
+}
+
+static vmi_status vmi__isf_base_type(vmi__isf *x, uint32_t id) {
+    vmi__json *j = &x->j;
+    vmi__types_type *ty;
+    vmi__json_str key, s;
+    uint64_t size = 0;
+    int first = 1, sign = 0, kind = VMI__TK_INT;
+    uint8_t flags = 0;
+    vmi_status st;
+    if ((st = vmi__json_open(j)) != VMI_OK) return st;
+    for (;;) {
+        if ((st = vmi__json_next(j, &first, &key)) != VMI_OK) return st;
+        if (!key.p) break;
+        if (vmi__json_is(&key, "kind")) {
+            if ((st = vmi__json_string(j, &s)) != VMI_OK) return st;
+            if (vmi__json_is(&s, "void")) kind = VMI__TK_VOID;
+            else if (vmi__json_is(&s, "float")) kind = VMI__TK_FLOAT;
+            else if (vmi__json_is(&s, "char")) flags |= VMI__TF_CHAR;
+            else if (vmi__json_is(&s, "bool")) flags |= VMI__TF_BOOL;
+            else if (!vmi__json_is(&s, "int")) return vmi__json_fail(j, "unknown base type kind");
+        } else if (vmi__json_is(&key, "size")) {
+            st = vmi__json_u64(j, &size);
+        } else if (vmi__json_is(&key, "signed")) {
+            st = vmi__json_bool(j, &sign);
+        } else {
+            st = vmi__json_skip(j, 2);
+        }
+        if (st != VMI_OK) return st;
+    }
+    ty = &x->t->types[id];
+    ty->kind = (uint8_t)kind;
+    ty->flags = (uint8_t)(flags | (sign ? VMI__TF_SIGNED : 0));
+    ty->size = size;
+    if (strcmp(x->t->pool + ty->name, "pointer") == 0 && size >= 1 && size <= 16) x->t->ptr_size = (uint32_t)size;
+    return VMI_OK;
+}
+
+/* First pass over a user type: kind and size; its fields wait for pass two. */
+static vmi_status vmi__isf_user_type(vmi__isf *x, uint32_t id) {
+    vmi__json *j = &x->j;
+    vmi__json_str key, s;
+    uint64_t size = 0;
+    int first = 1, kind = VMI__TK_STRUCT;
+    vmi_status st;
+    if ((st = vmi__json_open(j)) != VMI_OK) return st;
+    for (;;) {
+        if ((st = vmi__json_next(j, &first, &key)) != VMI_OK) return st;
+        if (!key.p) break;
+        if (vmi__json_is(&key, "kind")) {
+            if ((st = vmi__json_string(j, &s)) != VMI_OK) return st;
+            if (vmi__json_is(&s, "union")) kind = VMI__TK_UNION;
+            else if (!vmi__json_is(&s, "struct") && !vmi__json_is(&s, "class"))
+                return vmi__json_fail(j, "unknown user type kind");
+        } else if (vmi__json_is(&key, "size")) {
+            st = vmi__json_u64(j, &size);
+        } else if (vmi__json_is(&key, "fields")) {
+            void *p = vmi__types_regrow(x->t, x->pend, x->npend, &x->cpend, x->npend + 1, sizeof *x->pend);
+            if (!p) return vmi__isf_nomem(x, VMI_ERR_NOMEM);
+            x->pend = (vmi__isf_pending *)p;
+            vmi__json_peek(j);
+            x->pend[x->npend].pos = j->pos;
+            x->pend[x->npend++].id = id;
+            st = vmi__json_skip(j, 2);
+        } else {
+            st = vmi__json_skip(j, 2);
+        }
+        if (st != VMI_OK) return st;
+    }
+    x->t->types[id].kind = (uint8_t)kind;
+    x->t->types[id].size = size;
+    return VMI_OK;
+}
+
+static vmi_status vmi__isf_field(vmi__isf *x, uint32_t name) {
+    vmi__json *j = &x->j;
+    vmi__json_str key;
+    vmi__isf_desc d;
+    size_t type = 0;
+    uint64_t offset = 0;
+    int first = 1, anon = 0;
+    vmi_status st;
+    if ((st = vmi__json_open(j)) != VMI_OK) return st;
+    for (;;) {
+        if ((st = vmi__json_next(j, &first, &key)) != VMI_OK) return st;
+        if (!key.p) break;
+        if (vmi__json_is(&key, "offset")) {
+            st = vmi__json_u64(j, &offset);
+        } else if (vmi__json_is(&key, "anonymous")) {
+            st = vmi__json_bool(j, &anon);
+        } else {
+            if (vmi__json_is(&key, "type")) {
+                vmi__json_peek(j);
+                type = j->pos;
+            }
+            st = vmi__json_skip(j, 3);
+        }
+        if (st != VMI_OK) return st;
+    }
+    if (!type) return vmi__json_fail(j, "field without a type");
+    if (offset > (UINT64_MAX >> 4)) return vmi__json_fail(j, "field offset too large");
+    if ((st = vmi__isf_type_at(x, type, 0, &d)) != VMI_OK) return st;
+    if (vmi__types_prefix(x->t->pool + name, "unnamed_field")) anon = 1;
+    st = vmi__types_add_member(x->t, name, d.type, offset * 8 + d.bitpos, (uint32_t)d.bits, anon ? VMI__TM_ANON : 0);
+    return vmi__isf_nomem(x, st);
+}
+
+static vmi_status vmi__isf_fields(vmi__isf *x, uint32_t id) {
+    vmi__json *j = &x->j;
+    vmi__json_str key;
+    size_t first_mem = x->t->nmem;
+    int first = 1;
+    uint32_t name;
+    vmi_status st;
+    if ((st = vmi__json_open(j)) != VMI_OK) return st;
+    for (;;) {
+        if ((st = vmi__json_next(j, &first, &key)) != VMI_OK) return st;
+        if (!key.p) break;
+        if ((st = vmi__isf_intern(x, &key, &name)) != VMI_OK) return st;
+        if ((st = vmi__isf_field(x, name)) != VMI_OK) return st;
+    }
+    x->t->types[id].first = (uint32_t)first_mem;
+    x->t->types[id].vlen = (uint32_t)(x->t->nmem - first_mem);
+    return VMI_OK;
+}
+
+static vmi_status vmi__isf_enum(vmi__isf *x, uint32_t id) {
+    vmi__json *j = &x->j;
+    vmi__json_str key, c;
+    size_t first_mem = x->t->nmem;
+    uint64_t size = 0, v;
+    int first = 1, neg, cfirst, sign = 0;
+    uint32_t name;
+    vmi_status st;
+    if ((st = vmi__json_open(j)) != VMI_OK) return st;
+    for (;;) {
+        if ((st = vmi__json_next(j, &first, &key)) != VMI_OK) return st;
+        if (!key.p) break;
+        if (vmi__json_is(&key, "size")) {
+            st = vmi__json_u64(j, &size);
+        } else if (vmi__json_is(&key, "constants")) {
+            if ((st = vmi__json_open(j)) != VMI_OK) return st;
+            for (cfirst = 1;;) {
+                if ((st = vmi__json_next(j, &cfirst, &c)) != VMI_OK) return st;
+                if (!c.p) break;
+                if ((st = vmi__isf_intern(x, &c, &name)) != VMI_OK) return st;
+                if ((st = vmi__json_int(j, &v, &neg)) != VMI_OK) return st;
+                sign |= neg;
+                st = vmi__types_add_member(x->t, name, 0, v, 0, 0);
+                if (st != VMI_OK) return vmi__isf_nomem(x, st);
+            }
+        } else {
+            st = vmi__json_skip(j, 2);
+        }
+        if (st != VMI_OK) return st;
+    }
+    x->t->types[id].size = size;
+    x->t->types[id].flags = (uint8_t)(sign ? VMI__TF_SIGNED : 0);
+    x->t->types[id].first = (uint32_t)first_mem;
+    x->t->types[id].vlen = (uint32_t)(x->t->nmem - first_mem);
+    return VMI_OK;
+}
+
+static vmi_status vmi__isf_symbol(vmi__isf *x, uint32_t name) {
+    vmi__json *j = &x->j;
+    vmi__types *t = x->t;
+    vmi__json_str key, tkey, tname;
+    uint64_t addr = 0;
+    int first = 1, tfirst, have = 0;
+    uint32_t type_name = 0;
+    vmi_status st;
+    void *p;
+    if ((st = vmi__json_open(j)) != VMI_OK) return st;
+    for (;;) {
+        if ((st = vmi__json_next(j, &first, &key)) != VMI_OK) return st;
+        if (!key.p) break;
+        if (vmi__json_is(&key, "address")) {
+            st = vmi__json_u64(j, &addr);
+            have = 1;
+        } else if (vmi__json_is(&key, "type") && vmi__json_peek(j) == '{') {
+            j->pos++;
+            for (tfirst = 1;;) { /* only the descriptor's name is kept */
+                if ((st = vmi__json_next(j, &tfirst, &tkey)) != VMI_OK) return st;
+                if (!tkey.p) break;
+                if (vmi__json_is(&tkey, "name")) {
+                    if ((st = vmi__json_string(j, &tname)) != VMI_OK) return st;
+                    if ((st = vmi__isf_intern(x, &tname, &type_name)) != VMI_OK) return st;
+                } else if (vmi__json_is(&tkey, "kind") && !type_name) {
+                    if ((st = vmi__json_string(j, &tname)) != VMI_OK) return st;
+                    if (vmi__json_is(&tname, "pointer") && (st = vmi__isf_intern(x, &tname, &type_name)) != VMI_OK)
+                        return st;
+                } else if ((st = vmi__json_skip(j, 4)) != VMI_OK) {
+                    return st;
+                }
+            }
+        } else {
+            st = vmi__json_skip(j, 3);
+        }
+        if (st != VMI_OK) return st;
+    }
+    if (!have) return vmi__json_fail(j, "symbol without an address");
+    p = vmi__types_regrow(t, t->syms, t->nsyms, &t->csyms, t->nsyms + 1, sizeof *t->syms);
+    if (!p || t->nsyms >= VMI__TYPES_MAX_MEMBERS) return vmi__isf_nomem(x, p ? VMI_ERR_LIMIT : VMI_ERR_NOMEM);
+    t->syms = (vmi__types_sym *)p;
+    t->syms[t->nsyms].addr = addr;
+    t->syms[t->nsyms].name = name;
+    t->syms[t->nsyms].type_name = type_name;
+    return vmi__isf_nomem(x, vmi__types_put(t, VMI__NS_SYM, (uint32_t)t->nsyms++));
+}
+
+enum { VMI__ISF_BASE, VMI__ISF_USER, VMI__ISF_ENUMS, VMI__ISF_SYMBOLS };
+
+/* Walks the {name: {...}} section at pos, handling each entry by `what`. */
+static vmi_status vmi__isf_section(vmi__isf *x, size_t pos, int what) {
+    vmi__json *j = &x->j;
+    vmi__json_str key;
+    int first = 1;
+    vmi_status st;
+    if (!pos) return VMI_OK;
+    j->pos = pos;
+    if ((st = vmi__json_open(j)) != VMI_OK) return st;
+    for (;;) {
+        uint32_t id = 0, name;
+        int created;
+        if ((st = vmi__json_next(j, &first, &key)) != VMI_OK) return st;
+        if (!key.p) return VMI_OK;
+        if (what == VMI__ISF_SYMBOLS) {
+            if ((st = vmi__isf_intern(x, &key, &name)) != VMI_OK) return st;
+            st = vmi__isf_symbol(x, name);
+        } else {
+            unsigned ns = what == VMI__ISF_BASE ? VMI__NS_ORD : what == VMI__ISF_ENUMS ? VMI__NS_ENUM : VMI__NS_STRUCT;
+            if ((st = vmi__isf_named(x, ns, &key, what == VMI__ISF_ENUMS ? VMI__TK_ENUM : VMI__TK_FWD, 0, &id,
+                                     &created)) != VMI_OK)
+                return st;
+            st = !created ? vmi__json_skip(j, 1) /* a name seen before: the first definition wins */
+                 : what == VMI__ISF_BASE ? vmi__isf_base_type(x, id)
+                 : what == VMI__ISF_ENUMS ? vmi__isf_enum(x, id) : vmi__isf_user_type(x, id);
+        }
+        if (st != VMI_OK) return st;
+    }
+}
+
+static vmi_status vmi__isf_metadata(vmi__isf *x) {
+    vmi__json *j = &x->j;
+    vmi__json_str key;
+    int first = 1;
+    vmi_status st;
+    if ((st = vmi__json_open(j)) != VMI_OK) return st;
+    for (;;) {
+        if ((st = vmi__json_next(j, &first, &key)) != VMI_OK) return st;
+        if (!key.p) return VMI_OK;
+        if (vmi__json_is(&key, "linux")) x->t->os = VMI__OS_LINUX;
+        else if (vmi__json_is(&key, "windows")) x->t->os = VMI__OS_WINDOWS;
+        else if (vmi__json_is(&key, "mac")) x->t->os = VMI__OS_MAC;
+        if ((st = vmi__json_skip(j, 2)) != VMI_OK) return st;
+    }
+}
+
+static vmi_status vmi__isf_load(vmi__isf *x) {
+    static const char *const names[4] = {"base_types", "user_types", "enums", "symbols"};
+    vmi__json *j = &x->j;
+    vmi__json_str key;
+    size_t pos[4] = {0, 0, 0, 0}, i;
+    int first = 1, meta = 0, k;
+    vmi_status st;
+    if ((st = vmi__json_open(j)) != VMI_OK) return st;
+    for (;;) { /* pass 1 checks the whole document and finds the sections */
+        if ((st = vmi__json_next(j, &first, &key)) != VMI_OK) return st;
+        if (!key.p) break;
+        if (vmi__json_is(&key, "metadata")) {
+            meta = 1;
+            st = vmi__isf_metadata(x);
+        } else {
+            for (k = 0; k < 4; k++) {
+                if (vmi__json_is(&key, names[k]) && !pos[k]) {
+                    vmi__json_peek(j);
+                    pos[k] = j->pos;
+                }
+            }
+            st = vmi__json_skip(j, 1);
+        }
+        if (st != VMI_OK) return st;
+    }
+    if (vmi__json_peek(j) != -1) return vmi__json_fail(j, "trailing characters after the document");
+    if (!meta || !pos[VMI__ISF_USER]) {
+        j->pos = 0;
+        return vmi__json_fail(j, "not an ISF (no metadata or user_types)");
+    }
+    for (k = VMI__ISF_BASE; k <= VMI__ISF_SYMBOLS; k++) {
+        if (k == VMI__ISF_SYMBOLS) { /* named types all exist now: fields may refer to them */
+            for (i = 0; i < x->npend; i++) {
+                j->pos = x->pend[i].pos;
+                if ((st = vmi__isf_fields(x, x->pend[i].id)) != VMI_OK) return st;
+            }
+        }
+        if ((st = vmi__isf_section(x, pos[k], k)) != VMI_OK) return st;
+    }
+    return VMI_OK;
+}
+
+static vmi_status vmi__types_from_isf(const vmi_allocator *a, const char *json, size_t len, vmi__types **out,
+                                      char *err, size_t errlen) {
+    vmi__isf x;
+    vmi_status st;
+    if (err && errlen) err[0] = '\0';
+    if (!out || (!json && len)) return vmi__types_err(err, errlen, VMI_ERR_ARG, "ISF: no data");
+    *out = NULL;
+    if (len >= VMI__JSON_MAX_LEN) return vmi__types_err(err, errlen, VMI_ERR_LIMIT, "ISF: %zu bytes", len);
+    memset(&x, 0, sizeof x);
+    x.j.s = json ? json : "";
+    x.j.n = len;
+    x.j.err = err;
+    x.j.errlen = errlen;
+    x.t = vmi__types_create(a);
+    if (!x.t) return vmi__types_err(err, errlen, VMI_ERR_NOMEM, "ISF: no memory");
+    if (vmi__types_pool_reserve(x.t, 1) != VMI_OK || vmi__types_rehash(x.t, 1024) != VMI_OK) {
+        st = vmi__types_err(err, errlen, VMI_ERR_NOMEM, "ISF: no memory");
+    } else {
+        vmi__types_pool_commit(x.t, 0); /* offset 0 is "" */
+        st = vmi__isf_load(&x);
+    }
+    if (x.pend) x.t->a.free(x.pend, x.t->a.user);
+    if (st != VMI_OK) {
+        vmi__types_free(x.t);
+        return st;
+    }
+    *out = x.t;
+    return VMI_OK;
+}
+
+/* ---- ISF writer -------------------------------------------------------- */
+
+#define VMI__ISF_BUF 65536
+
+typedef struct vmi__isf_out {
+    const vmi__types *t;
+    int (*write)(void *user, const char *s, size_t n);
+    void *user;
+    char *buf;
+    size_t n;
+    vmi_status st;
+    char base[2][4][24]; /* base type names by [signed][log2 size] */
+} vmi__isf_out;
+
+static void vmi__isf_flush(vmi__isf_out *o) {
+    if (o->st == VMI_OK && o->n && o->write(o->user, o->buf, o->n) != 0) o->st = VMI_ERR_IO;
+    o->n = 0;
+}
+
+static void vmi__isf_put(vmi__isf_out *o, const char *s, size_t n) {
+    while (n && o->st == VMI_OK) {
+        size_t k = VMI__ISF_BUF - o->n;
+        if (k > n) k = n;
+        memcpy(o->buf + o->n, s, k);
+        o->n += k;
+        s += k;
+        n -= k;
+        if (o->n == VMI__ISF_BUF) vmi__isf_flush(o);
+    }
+}
+
+static void vmi__isf_puts(vmi__isf_out *o, const char *s) { vmi__isf_put(o, s, strlen(s)); }
+
+static void vmi__isf_num(vmi__isf_out *o, uint64_t v, int neg) {
+    char b[24];
+    size_t i = sizeof b;
+    if (neg) v = 0 - v;
+    do {
+        b[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    if (neg) b[--i] = '-';
+    vmi__isf_put(o, b + i, sizeof b - i);
+}
+
+static void vmi__isf_hex(vmi__isf_out *o, uint64_t v) {
+    char b[16];
+    size_t i = sizeof b;
+    do {
+        b[--i] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    vmi__isf_put(o, b + i, sizeof b - i);
+}
+
+/* A string's body, escaped. */
+static void vmi__isf_esc(vmi__isf_out *o, const char *s) {
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        vmi__isf_put(o, run, (size_t)(s - run));
+        run = s + 1;
+        if (c == '"' || c == '\\') {
+            char e[2];
+            e[0] = '\\';
+            e[1] = (char)c;
+            vmi__isf_put(o, e, 2);
+        } else {
+            vmi__isf_puts(o, "\\u00");
+            vmi__isf_put(o, &"0123456789abcdef"[c >> 4], 1);
+            vmi__isf_put(o, &"0123456789abcdef"[c & 15], 1);
+        }
+    }
+    vmi__isf_put(o, run, (size_t)(s - run));
+}
+
+static void vmi__isf_key(vmi__isf_out *o, const char *s) {
+    vmi__isf_put(o, "\"", 1);
+    vmi__isf_esc(o, s);
+    vmi__isf_put(o, "\":", 2);
+}
+
+/* The ISF name of a struct, union or enum: its own, with "__<id>" when
+   another type of that name is the one looked up, "unnamed_<id>" if none. */
+static void vmi__isf_tname(vmi__isf_out *o, uint32_t id) {
+    const vmi__types *t = o->t;
+    const vmi__types_type *ty = &t->types[id];
+    const char *name = t->pool + ty->name;
+    unsigned ns = ty->kind == VMI__TK_ENUM ? VMI__NS_ENUM : VMI__NS_STRUCT;
+    int fwd = ty->kind == VMI__TK_FWD || (ty->kind == VMI__TK_ENUM && ty->vlen == 0);
+    vmi__isf_put(o, "\"", 1);
+    if (!ty->name) {
+        vmi__isf_puts(o, "unnamed_");
+        vmi__isf_hex(o, id);
+    } else {
+        vmi__isf_esc(o, name);
+        if (!fwd && vmi__types_get(t, ns, name, strlen(name)) != id) {
+            vmi__isf_puts(o, "__");
+            vmi__isf_hex(o, id);
+        }
+    }
+    vmi__isf_put(o, "\"", 1);
+}
+
+static const char *vmi__isf_base_name(const vmi__isf_out *o, uint32_t id) {
+    const vmi__types_type *ty = &o->t->types[id];
+    uint32_t lg = ty->size >= 8 ? 3 : ty->size >= 4 ? 2 : ty->size >= 2 ? 1 : 0;
+    if (ty->name) return o->t->pool + ty->name;
+    if (ty->kind == VMI__TK_VOID) return "void";
+    return o->base[(ty->flags & VMI__TF_SIGNED) ? 1 : 0][lg];
+}
+
+static void vmi__isf_out_desc(vmi__isf_out *o, uint32_t id, int depth) {
+    const vmi__types *t = o->t;
+    const vmi__types_type *ty;
+    id = vmi__types_strip(t, id);
+    if (id == VMI__NONE || depth >= VMI__TYPES_MAX_DEPTH - 1) id = 0; /* the reader's cap, with room */
+    ty = &t->types[id];
+    switch (ty->kind) {
+    case VMI__TK_INT: case VMI__TK_FLOAT: case VMI__TK_VOID:
+        vmi__isf_puts(o, "{\"kind\":\"base\",\"name\":\"");
+        vmi__isf_esc(o, vmi__isf_base_name(o, id));
+        vmi__isf_puts(o, "\"}");
+        return;
+    case VMI__TK_PTR:
+        vmi__isf_puts(o, "{\"kind\":\"pointer\",\"subtype\":");
+        vmi__isf_out_desc(o, ty->ref, depth + 1);
+        vmi__isf_puts(o, "}");
+        return;
+    case VMI__TK_ARRAY:
+        vmi__isf_puts(o, "{\"kind\":\"array\",\"count\":");
+        vmi__isf_num(o, ty->size, 0);
+        vmi__isf_puts(o, ",\"subtype\":");
+        vmi__isf_out_desc(o, ty->ref, depth + 1);
+        vmi__isf_puts(o, "}");
+        return;
+    case VMI__TK_STRUCT: case VMI__TK_UNION: case VMI__TK_FWD: case VMI__TK_ENUM:
+        vmi__isf_puts(o, ty->kind == VMI__TK_ENUM ? "{\"kind\":\"enum\",\"name\":"
+                         : ty->kind == VMI__TK_UNION || (ty->flags & VMI__TF_UNION) ? "{\"kind\":\"union\",\"name\":"
+                                                                                   : "{\"kind\":\"struct\",\"name\":");
+        vmi__isf_tname(o, id);
+        vmi__isf_puts(o, "}");
+        return;
+    case VMI__TK_FUNC:
+        vmi__isf_puts(o, "{\"kind\":\"function\"}");
+        return;
+    default:
+        vmi__isf_puts(o, "{\"kind\":\"base\",\"name\":\"void\"}");
+        return;
+    }
+}
+
+static void vmi__isf_out_field(vmi__isf_out *o, const vmi__types_field *m, uint32_t index) {
+    const vmi__types *t = o->t;
+    uint64_t off, size = 0;
+    uint32_t bits;
+    int anon = !m->name || (m->flags & VMI__TM_ANON);
+    vmi__isf_put(o, "\"", 1);
+    if (m->name) {
+        vmi__isf_esc(o, t->pool + m->name);
+    } else {
+        vmi__isf_puts(o, "unnamed_field_");
+        vmi__isf_hex(o, index);
+    }
+    vmi__isf_puts(o, "\":{\"type\":");
+    vmi__types_member_bits(t, m, &off, &bits);
+    if (bits) { /* offset: the aligned unit of the base type holding the bits */
+        uint64_t start, pos;
+        if (vmi__types_sizeof(t, m->type, 0, &size) != VMI_OK || size == 0 || size > 16) size = 1;
+        start = off / (size * 8) * size;
+        pos = off - start * 8;
+        if (pos + bits > size * 8) {
+            start = off / 8;
+            pos = off % 8;
+        }
+        vmi__isf_puts(o, "{\"kind\":\"bitfield\",\"bit_position\":");
+        vmi__isf_num(o, pos, 0);
+        vmi__isf_puts(o, ",\"bit_length\":");
+        vmi__isf_num(o, bits, 0);
+        vmi__isf_puts(o, ",\"type\":");
+        vmi__isf_out_desc(o, m->type, 1);
+        vmi__isf_puts(o, "},\"offset\":");
+        vmi__isf_num(o, start, 0);
+    } else {
+        vmi__isf_out_desc(o, m->type, 0);
+        vmi__isf_puts(o, ",\"offset\":");
+        vmi__isf_num(o, off / 8, 0);
+    }
+    vmi__isf_puts(o, anon ? ",\"anonymous\":true}" : "}");
+}
+
+/* Chooses a base type name for each size and signedness (enum bases,
+   unnamed integers) and writes the synthetic ones it needs. */
+static int vmi__isf_out_base_types(vmi__isf_out *o) {
+    const vmi__types *t = o->t;
+    int s, lg, n = 0;
+    size_t i;
+    memset(o->base, 0, sizeof o->base);
+    for (i = 1; i < t->ntypes; i++) {
+        const vmi__types_type *ty = &t->types[i];
+        const char *name = t->pool + ty->name;
+        if (ty->kind != VMI__TK_INT && ty->kind != VMI__TK_FLOAT && ty->kind != VMI__TK_VOID) continue;
+        if (!ty->name || vmi__types_get(t, VMI__NS_ORD, name, strlen(name)) != i) continue;
+        vmi__isf_puts(o, n++ ? ",\n" : "\n");
+        vmi__isf_key(o, name);
+        vmi__isf_puts(o, "{\"kind\":\"");
+        vmi__isf_puts(o, ty->kind == VMI__TK_VOID ? "void" : ty->kind == VMI__TK_FLOAT ? "float"
+                         : (ty->flags & VMI__TF_BOOL) ? "bool" : (ty->flags & VMI__TF_CHAR) ? "char" : "int");
+        vmi__isf_puts(o, "\",\"size\":");
+        vmi__isf_num(o, ty->size, 0);
+        vmi__isf_puts(o, (ty->flags & VMI__TF_SIGNED) ? ",\"signed\":true" : ",\"signed\":false");
+        vmi__isf_puts(o, ",\"endian\":\"little\"}");
+        if (ty->kind == VMI__TK_INT && !(ty->flags & (VMI__TF_BOOL | VMI__TF_CHAR)) && strlen(name) < 24 &&
+            (ty->size == 1 || ty->size == 2 || ty->size == 4 || ty->size == 8)) {
+            s = (ty->flags & VMI__TF_SIGNED) ? 1 : 0;
+            lg = (int)vmi__log2(ty->size);
+            if (!o->base[s][lg][0]) memcpy(o->base[s][lg], name, strlen(name) + 1);
+        }
+    }
+    for (s = 0; s < 2; s++) {
+        for (lg = 0; lg < 4; lg++) {
+            if (o->base[s][lg][0]) continue;
+            snprintf(o->base[s][lg], sizeof o->base[s][lg], "__vmi_%c%d", s ? 's' : 'u', 8 << lg);
+            vmi__isf_puts(o, n++ ? ",\n" : "\n");
+            vmi__isf_key(o, o->base[s][lg]);
+            vmi__isf_puts(o, "{\"kind\":\"int\",\"size\":");
+            vmi__isf_num(o, 1u << lg, 0);
+            vmi__isf_puts(o, s ? ",\"signed\":true,\"endian\":\"little\"}" : ",\"signed\":false,\"endian\":\"little\"}");
+        }
+    }
+    return n;
+}
+
+static void vmi__isf_out_user_types(vmi__isf_out *o) {
+    const vmi__types *t = o->t;
+    size_t i;
+    uint32_t k;
+    int n = 0;
+    for (i = 1; i < t->ntypes; i++) {
+        const vmi__types_type *ty = &t->types[i];
+        const char *name = t->pool + ty->name;
+        if (ty->kind == VMI__TK_FWD) { /* only a declaration: an empty struct */
+            if (!ty->name || vmi__types_get(t, VMI__NS_STRUCT, name, strlen(name)) != i) continue;
+        } else if (ty->kind != VMI__TK_STRUCT && ty->kind != VMI__TK_UNION) {
+            continue;
+        }
+        vmi__isf_puts(o, n++ ? ",\n" : "\n");
+        vmi__isf_tname(o, (uint32_t)i);
+        vmi__isf_puts(o, ty->kind == VMI__TK_UNION || (ty->flags & VMI__TF_UNION) ? ":{\"kind\":\"union\",\"size\":"
+                                                                                 : ":{\"kind\":\"struct\",\"size\":");
+        vmi__isf_num(o, ty->size, 0);
+        vmi__isf_puts(o, ",\"fields\":{");
+        for (k = 0; k < ty->vlen; k++) {
+            if (k) vmi__isf_put(o, ",", 1);
+            vmi__isf_out_field(o, &t->mem[ty->first + k], k);
+        }
+        vmi__isf_puts(o, "}}");
+    }
+}
+
+static void vmi__isf_out_enums(vmi__isf_out *o) {
+    const vmi__types *t = o->t;
+    size_t i;
+    uint32_t k;
+    int n = 0;
+    for (i = 1; i < t->ntypes; i++) {
+        const vmi__types_type *ty = &t->types[i];
+        const char *name = t->pool + ty->name;
+        int sign = (ty->flags & VMI__TF_SIGNED) != 0;
+        if (ty->kind != VMI__TK_ENUM) continue;
+        if (ty->vlen == 0 && ty->name && vmi__types_get(t, VMI__NS_ENUM, name, strlen(name)) != i) continue;
+        vmi__isf_puts(o, n++ ? ",\n" : "\n");
+        vmi__isf_tname(o, (uint32_t)i);
+        vmi__isf_puts(o, ":{\"size\":");
+        vmi__isf_num(o, ty->size, 0);
+        vmi__isf_puts(o, ",\"base\":\"");
+        vmi__isf_esc(o, o->base[sign][ty->size >= 8 ? 3 : ty->size >= 4 ? 2 : ty->size >= 2 ? 1 : 0]);
+        vmi__isf_puts(o, "\",\"constants\":{");
+        for (k = 0; k < ty->vlen; k++) {
+            const vmi__types_field *m = &t->mem[ty->first + k];
+            if (k) vmi__isf_put(o, ",", 1);
+            vmi__isf_key(o, t->pool + m->name);
+            vmi__isf_num(o, m->off, sign && (m->off >> 63));
+        }
+        vmi__isf_puts(o, "}}");
+    }
+}
+
+/* Writes an ISF (Volatility3 schema 6.2.0) of every type and the given
+   symbols. Typedefs have no place in ISF: descriptors name what they stand
+   for. write() returns 0 on success; a failure gives VMI_ERR_IO. */
+static vmi_status vmi__types_write_isf(const vmi__types *t, const char *const *sym_names, const uint64_t *sym_addrs,
+                                       size_t nsyms, int (*write_fn)(void *user, const char *s, size_t n), void *user) {
+    vmi__isf_out o;
+    size_t i;
+    int n = 0, ns = 0;
+    if (!t || !write_fn || (nsyms && (!sym_names || !sym_addrs))) return VMI_ERR_ARG;
+    memset(&o, 0, sizeof o);
+    o.t = t;
+    o.write = write_fn;
+    o.user = user;
+    o.buf = (char *)t->a.alloc(VMI__ISF_BUF, t->a.user);
+    if (!o.buf) return VMI_ERR_NOMEM;
+    vmi__isf_puts(&o, "{\"metadata\":{\"format\":\"6.2.0\",\"producer\":{\"name\":\"vmi.h\",\"version\":\"");
+    vmi__isf_puts(&o, VMI_VERSION_STRING);
+    vmi__isf_puts(&o, t->os == VMI__OS_WINDOWS ? "\"},\"windows\":{}},\n"
+                      : t->os == VMI__OS_MAC   ? "\"},\"mac\":{}},\n"
+                      : t->os == VMI__OS_LINUX ? "\"},\"linux\":{}},\n" : "\"}},\n");
+    vmi__isf_puts(&o, "\"base_types\":{");
+    n = vmi__isf_out_base_types(&o);
+    if (vmi__types_get(t, VMI__NS_ORD, "pointer", 7) == VMI__NONE) {
+        vmi__isf_puts(&o, n++ ? ",\n\"pointer\":{\"kind\":\"int\",\"size\":" : "\n\"pointer\":{\"kind\":\"int\",\"size\":");
+        vmi__isf_num(&o, t->ptr_size, 0);
+        vmi__isf_puts(&o, ",\"signed\":false,\"endian\":\"little\"}");
+    }
+    if (vmi__types_get(t, VMI__NS_ORD, "void", 4) == VMI__NONE)
+        vmi__isf_puts(&o, ",\n\"void\":{\"kind\":\"void\",\"size\":0,\"signed\":false,\"endian\":\"little\"}");
+    vmi__isf_puts(&o, "},\n\"user_types\":{");
+    vmi__isf_out_user_types(&o);
+    vmi__isf_puts(&o, "},\n\"enums\":{");
+    vmi__isf_out_enums(&o);
+    vmi__isf_puts(&o, "},\n\"symbols\":{");
+    for (i = 0; i < nsyms; i++) {
+        if (!sym_names[i]) continue;
+        vmi__isf_puts(&o, ns++ ? ",\n" : "\n");
+        vmi__isf_key(&o, sym_names[i]);
+        vmi__isf_puts(&o, "{\"address\":");
+        vmi__isf_num(&o, sym_addrs[i], 0);
+        vmi__isf_puts(&o, "}");
+    }
+    vmi__isf_puts(&o, "}}\n");
+    vmi__isf_flush(&o);
+    t->a.free(o.buf, t->a.user);
+    return o.st;
+}
+
+/* >>symbols ================================================================ */
+/* A symbol table: names, type letters and addresses, from the kernel's own
+   kallsyms tables (recovered from guest memory, below) or from a System.map.
+   Symbols are kept sorted by address (nearest-symbol lookups) and hashed by
+   name (exact lookups). With duplicate names (static functions of different
+   files) a lookup by name returns the lowest address, as the kernel's
+   kallsyms_lookup_name does. */
+
+typedef struct vmi__sym {
+    uint64_t addr;
+    uint32_t name; /* offset into the string pool */
+    char type;     /* nm's letter: T t D d B b R r A ... */
+} vmi__sym;
+
+/* Where the kallsyms tables were found: guest-physical addresses (0 when a
+   table is absent) and the format details, for `vmi info`. */
+typedef struct vmi__kallsyms_info {
+    uint64_t num_syms_pa, names_pa, markers_pa, seqs_pa, token_table_pa, token_index_pa;
+    uint64_t addresses_pa;     /* kallsyms_offsets, or kallsyms_addresses */
+    uint64_t relative_base_pa; /* 0 without CONFIG_KALLSYMS_BASE_RELATIVE */
+    uint64_t relative_base;    /* its value: a runtime (relocated) address */
+    uint32_t num_syms;
+    uint32_t ptr_size;         /* 4 or 8: the kernel's BITS_PER_LONG / 8 */
+    uint32_t anchors;          /* token-table anchors examined */
+    uint32_t token_tables;     /* of which valid token tables */
+    uint8_t order_6_4;         /* 1: the 6.4+ order (num_syms first) */
+    uint8_t base_relative;     /* kallsyms_offsets + kallsyms_relative_base */
+    uint8_t absolute_percpu;   /* x86_64 SMP: non-negative offsets are absolute */
+    uint8_t has_seqs;          /* kallsyms_seqs_of_names present (6.2+, stable backports) */
+    uint64_t scan_us;          /* time spent, scan and decode */
+} vmi__kallsyms_info;
+
+struct vmi__symtab {
+    vmi__sym *syms;  /* sorted by address, ties in table order */
+    size_t count;
+    char *pool;      /* NUL-terminated names */
+    size_t pool_len;
+    uint32_t *hash;  /* open addressing: index + 1, 0 when empty */
+    uint32_t hmask;
+    const char *source; /* "kallsyms" or "System.map" */
+    vmi__kallsyms_info ks; /* kallsyms only */
+};
+
+#define VMI__KS_MAX_SYMS (1u << 21)  /* far above any kernel (~150k with KALLSYMS_ALL) */
+#define VMI__SYSMAP_MAX_SYMS (1u << 24)
+#define VMI__KS_NAME_MAX 512u        /* KSYM_NAME_LEN since 6.1, type letter included */
+#define VMI__KS_BACK (40u << 20)     /* bytes before the token table to look at */
+#define VMI__KS_NAMES_MAX (24u << 20) /* names + markers + seqs before the token table */
+#define VMI__KS_DECODES 16u          /* full name decodes per token table */
+#define VMI__KS_TABLES 32u           /* token tables examined in full per recovery */
+#define VMI__KS_FWD (24u << 20)      /* bytes after it (6.4+: offsets, seqs) */
+#define VMI__KS_CHUNK (4u << 20)     /* scan chunk for ranges without a host mapping */
+
+static size_t vmi__symtab_count(const vmi__symtab *s) { return s ? s->count : 0; }
+
+static void vmi__symtab_get(const vmi__symtab *s, size_t i, const char **name, uint64_t *addr, char *type) {
+    VMI_ASSERT(s && i < s->count);
+    if (name) *name = s->pool + s->syms[i].name;
+    if (addr) *addr = s->syms[i].addr;
+    if (type) *type = s->syms[i].type;
+}
+
+static void vmi__symtab_free(vmi_instance *vmi, vmi__symtab *s) {
+    if (!s) return;
+    vmi__free(vmi, s->syms);
+    vmi__free(vmi, s->pool);
+    vmi__free(vmi, s->hash);
+    vmi__free(vmi, s);
+}
+
+static uint32_t vmi__symtab_slot(const vmi__symtab *s, const char *name, size_t len) {
+    return (uint32_t)XXH3_64bits(name, len) & s->hmask;
+}
+
+static vmi_status vmi__symtab_find(const vmi__symtab *s, const char *name, uint64_t *addr, char *type) {
+    size_t len;
+    uint32_t h, n;
+    if (!s || !name || !s->hash) return VMI_ERR_NOT_FOUND;
+    len = strlen(name);
+    for (h = vmi__symtab_slot(s, name, len), n = 0; n <= s->hmask; h = (h + 1) & s->hmask, n++) {
+        uint32_t e = s->hash[h];
+        if (!e) break;
+        if (strcmp(s->pool + s->syms[e - 1].name, name) == 0) {
+            if (addr) *addr = s->syms[e - 1].addr;
+            if (type) *type = s->syms[e - 1].type;
+            return VMI_OK;
+        }
+    }
+    return VMI_ERR_NOT_FOUND;
+}
+
+/* The greatest symbol at or below addr (the last of equals, so an alias
+   listed later wins as in /proc/kallsyms order); offset = addr - its address. */
+static vmi_status vmi__symtab_nearest(const vmi__symtab *s, uint64_t addr, const char **name, uint64_t *offset) {
+    size_t lo = 0, hi;
+    if (!s || !s->count || s->syms[0].addr > addr) return VMI_ERR_NOT_FOUND;
+    hi = s->count;
+    while (hi - lo > 1) { /* invariant: syms[lo].addr <= addr, syms[hi].addr > addr or hi == count */
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->syms[mid].addr <= addr) lo = mid;
+        else hi = mid;
+    }
+    if (name) *name = s->pool + s->syms[lo].name;
+    if (offset) *offset = addr - s->syms[lo].addr;
+    return VMI_OK;
+}
+
+static int vmi__sym_cmp(const void *a, const void *b) {
+    const vmi__sym *x = (const vmi__sym *)a, *y = (const vmi__sym *)b;
+    if (x->addr != y->addr) return x->addr < y->addr ? -1 : 1;
+    return x->name < y->name ? -1 : x->name > y->name; /* pool order = table order */
+}
+
+/* Sorts by address (when needed) and builds the name hash. */
+static vmi_status vmi__symtab_index(vmi_instance *vmi, vmi__symtab *s) {
+    size_t i, cap;
+    for (i = 1; i < s->count; i++)
+        if (vmi__sym_cmp(&s->syms[i - 1], &s->syms[i]) > 0) break;
+    if (i < s->count) qsort(s->syms, s->count, sizeof *s->syms, vmi__sym_cmp);
+    vmi__free(vmi, s->hash);
+    for (cap = 16; cap < 2 * s->count + 1; cap <<= 1) {}
+    s->hash = (uint32_t *)vmi__alloc(vmi, cap * sizeof *s->hash);
+    if (!s->hash) return vmi__fail(vmi, VMI_ERR_NOMEM, "symbol hash of %zu slots", cap);
+    s->hmask = (uint32_t)(cap - 1);
+    for (i = 0; i < s->count; i++) { /* address order: the first of duplicates stays */
+        const char *nm = s->pool + s->syms[i].name;
+        uint32_t h = vmi__symtab_slot(s, nm, strlen(nm));
+        for (;; h = (h + 1) & s->hmask) {
+            uint32_t e = s->hash[h];
+            if (!e) { s->hash[h] = (uint32_t)i + 1; break; }
+            if (strcmp(s->pool + s->syms[e - 1].name, nm) == 0) break;
+        }
+    }
+    return VMI_OK;
+}
+
+/* System.map addresses are link-time: add the KASLR slide (runtime _stext -
+   System.map _stext). Absolute symbols ('A', 'a') do not move. */
+static void vmi__symtab_slide(vmi__symtab *s, uint64_t slide) {
+    size_t i;
+    int moved = 0;
+    if (!s || !slide) return;
+    for (i = 0; i < s->count; i++) {
+        if (s->syms[i].type == 'A' || s->syms[i].type == 'a') continue;
+        s->syms[i].addr += slide;
+        moved = 1;
+    }
+    if (moved) qsort(s->syms, s->count, sizeof *s->syms, vmi__sym_cmp); /* absolutes kept still */
+}
+
+static const vmi__kallsyms_info *vmi__symtab_kallsyms_info(const vmi__symtab *s) {
+    return s && s->ks.num_syms ? &s->ks : NULL;
+}
+
+/* >>sysmap ================================================================= */
+/* "ffffffff81000000 T _text" lines (nm's output). Lines that do not parse
+   are skipped and counted; no symbol at all is an error. */
+static int vmi__sysmap_line(const char *p, const char *end, uint64_t *addr, char *type,
+                            const char **name, size_t *nlen) {
+    unsigned digits = 0;
+    uint64_t a = 0;
+    for (; p < end && digits < 17; p++, digits++) {
+        unsigned c = (unsigned char)*p, v;
+        if (c >= '0' && c <= '9') v = c - '0';
+        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') v = (c | 0x20) - 'a' + 10;
+        else break;
+        a = (a << 4) | v;
+    }
+    if (!digits || digits > 16 || p + 3 > end || *p != ' ') return 0;
+    if (p[1] <= ' ' || p[1] > '~' || p[2] != ' ') return 0;
+    *addr = a;
+    *type = p[1];
+    p += 3;
+    *name = p;
+    while (p < end && *p > ' ' && *p <= '~') p++;
+    *nlen = (size_t)(p - *name);
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r')) p++;
+    if (p < end && *p == '[') return 0; /* "[module]": kallsyms output, not a map */
+    return *nlen > 0 && *nlen < VMI__KS_NAME_MAX;
+}
+
+static vmi_status vmi__symtab_from_sysmap(vmi_instance *vmi, const char *text, size_t len, vmi__symtab **out) {
+    const char *p = text, *end = text + len;
+    size_t lines = 0, bad = 0, n = 0, pool = 0;
+    vmi__symtab *s;
+    vmi_status st;
+    *out = NULL;
+    if (!text && len) return vmi__fail(vmi, VMI_ERR_ARG, "System.map: no text");
+    /* pass 1: count and size */
+    while (p < end) {
+        const char *eol = (const char *)memchr(p, '\n', (size_t)(end - p)), *name;
+        uint64_t a;
+        char t;
+        size_t nl;
+        if (!eol) eol = end;
+        if (eol > p) {
+            lines++;
+            if (vmi__sysmap_line(p, eol, &a, &t, &name, &nl)) n++, pool += nl + 1;
+            else bad++;
+        }
+        p = eol + (eol < end);
+    }
+    if (!n) return vmi__fail(vmi, VMI_ERR_FORMAT, "System.map: no symbol lines in %zu lines", lines);
+    if (n > VMI__SYSMAP_MAX_SYMS || pool > 0xffffffffu)
+        return vmi__fail(vmi, VMI_ERR_LIMIT, "System.map: %zu symbols, %zu bytes of names", n, pool);
+    s = (vmi__symtab *)vmi__alloc(vmi, sizeof *s);
+    if (!s) return vmi__fail(vmi, VMI_ERR_NOMEM, "symbol table");
+    s->syms = (vmi__sym *)vmi__alloc(vmi, n * sizeof *s->syms);
+    s->pool = (char *)vmi__alloc(vmi, pool);
+    if (!s->syms || !s->pool) {
+        vmi__symtab_free(vmi, s);
+        return vmi__fail(vmi, VMI_ERR_NOMEM, "symbol table of %zu symbols", n);
+    }
+    s->source = "System.map";
+    /* pass 2: fill */
+    for (p = text; p < end;) {
+        const char *eol = (const char *)memchr(p, '\n', (size_t)(end - p)), *name;
+        uint64_t a;
+        char t;
+        size_t nl;
+        if (!eol) eol = end;
+        if (eol > p && vmi__sysmap_line(p, eol, &a, &t, &name, &nl)) {
+            vmi__sym *y = &s->syms[s->count++];
+            y->addr = a;
+            y->type = t;
+            y->name = (uint32_t)s->pool_len;
+            memcpy(s->pool + s->pool_len, name, nl);
+            s->pool_len += nl + 1;
+        }
+        p = eol + (eol < end);
+    }
+    if ((st = vmi__symtab_index(vmi, s)) != VMI_OK) { vmi__symtab_free(vmi, s); return st; }
+    if (bad) vmi__log(vmi, VMI_LOG_WARN, "System.map: skipped %zu malformed lines of %zu", bad, lines);
+    *out = s;
+    return VMI_OK;
+}
+
+/* >>kallsyms =============================================================== */
+/* Recovers the kernel's compressed symbol table (scripts/kallsyms.c output,
+   read by kernel/kallsyms.c) from guest-physical memory, with no profile and
+   no page tables: the tables sit in the kernel image's .rodata, physically
+   contiguous.
+
+   Layout, each table opened by `.balign` to the pointer size (8 or 4):
+     kallsyms_num_syms      .long   number of symbols
+     kallsyms_names         per symbol: length (ULEB128: one byte, two for
+                            "big" symbols since 6.1), then that many token
+                            indices; the expansion is the type letter, then
+                            the name
+     kallsyms_markers       .long   names offset of every 256th symbol
+                            (pointer-sized in old kernels: also accepted)
+     kallsyms_seqs_of_names 3 bytes per symbol (.long in early 6.2), 6.2+ and
+                            stable backports (Debian 6.1.1xx has it): between
+                            markers and token table up to 6.3, last since 6.4
+     kallsyms_token_table   256 NUL-terminated tokens; every character used
+                            in a name is its own token, so "0" .. "9" sit
+                            consecutively at indices 0x30..0x39: the anchor
+     kallsyms_token_index   256 .short offsets into the token table
+     kallsyms_offsets       .long per symbol, or kallsyms_addresses (pointer
+                            per symbol) without CONFIG_KALLSYMS_BASE_RELATIVE
+     kallsyms_relative_base pointer (relocated at boot: a runtime address)
+   Before 6.4 offsets/addresses + relative_base come first and num_syms
+   follows relative_base directly; since 6.4 they follow the token index.
+   Address of symbol i: relative_base + (u32)offset[i]; with
+   CONFIG_KALLSYMS_ABSOLUTE_PERCPU (x86_64 SMP) non-negative offsets are
+   absolute values and negative ones mean relative_base - 1 - offset[i].
+
+   Recovery: find the anchor, walk to the token table's start and check it
+   against the token index (256 offsets that must match the NULs), then look
+   back for num_syms such that names, markers (and seqs) fill the gap exactly
+   and every name decodes to an in-bounds, printable string whose markers
+   agree; then read and check the addresses (sorted). */
+
+typedef struct vmi__ks_view { /* bytes [pa, pa + len) of guest memory */
+    const uint8_t *b;
+    uint64_t pa;
+    size_t len;
+    uint8_t *own; /* our copy, when the memory is not host-mapped */
+} vmi__ks_view;
+
+typedef struct vmi__ks_tok {
+    size_t table, index;     /* view offsets of token table and token index */
+    uint16_t off[256];
+    uint8_t len[256];
+} vmi__ks_tok;
+
+typedef struct vmi__ks_cand {
+    size_t num_syms, names, markers, seqs, addrs, rbase; /* view offsets */
+    uint32_t n, ptr, marker_size, pool;
+    uint8_t order_6_4, base_relative, percpu, has_seqs;
+    uint64_t relative_base;
+} vmi__ks_cand;
+
+static const char vmi__ks_anchor[20] = {'0', 0, '1', 0, '2', 0, '3', 0, '4', 0,
+                                        '5', 0, '6', 0, '7', 0, '8', 0, '9', 0};
+
+static uint64_t vmi__ks_u(const vmi__ks_view *v, size_t off, unsigned n) { return vmi__le(v->b + off, n); }
+
+/* Alignment is of guest-physical addresses (the kernel image is mapped with
+   pages, so physical and virtual agree modulo 8): view offset x rounded. */
+static size_t vmi__ks_up(const vmi__ks_view *v, size_t x, size_t a) {
+    return x + (size_t)((a - ((v->pa + x) & (a - 1))) & (a - 1));
+}
+static size_t vmi__ks_down(const vmi__ks_view *v, size_t x, size_t a) { return x - (size_t)((v->pa + x) & (a - 1)); }
+
+/* Next anchor at or after `from` in p[0, n), or n. A 20-byte match
+   contains 17 starting points of a 4-byte word, so probing one word every
+   16 bytes cannot miss it: the word reads "d\0e\0" or "\0d\0e" with digits
+   d, e = d + 1, and says where '0' must be. Four probes per cache line. */
+static size_t vmi__ks_find_anchor(const uint8_t *p, size_t n, size_t from) {
+    const uint32_t m1 = 0xfff0fff0u, e1 = 0x00300030u, m2 = 0xf0fff0ffu, e2 = 0x30003000u;
+    size_t i = (from + 15) & ~(size_t)15, k;
+    if (n < sizeof vmi__ks_anchor) return n;
+    for (k = from; k < i && k + sizeof vmi__ks_anchor <= n; k++) /* the head */
+        if (p[k] == '0' && memcmp(p + k, vmi__ks_anchor, sizeof vmi__ks_anchor) == 0) return k;
+    for (; i + 64 <= n; i += 64) {
+        uint32_t w[4], hit = 0;
+        for (k = 0; k < 4; k++) {
+            memcpy(&w[k], p + i + 16 * k, 4);
+            hit |= ((w[k] & m1) == e1) | ((w[k] & m2) == e2);
+        }
+        if (!hit) continue;
+        for (k = 0; k < 4; k++) {
+            size_t at = i + 16 * k, d, start;
+            if ((w[k] & m1) == e1) d = w[k] & 0xff, start = at;
+            else if ((w[k] & m2) == e2) d = (w[k] >> 8) & 0xff, start = at + 1;
+            else continue;
+            if (d < '0' || d > '9' || start < from + 2 * (d - '0')) continue;
+            start -= 2 * (d - '0');
+            if (start + sizeof vmi__ks_anchor <= n && memcmp(p + start, vmi__ks_anchor, sizeof vmi__ks_anchor) == 0)
+                return start;
+        }
+    }
+    for (i = i > 16 ? i - 16 : 0, i = i > from ? i : from; i + sizeof vmi__ks_anchor <= n; i++) /* the tail */
+        if (p[i] == '0' && memcmp(p + i, vmi__ks_anchor, sizeof vmi__ks_anchor) == 0) return i;
+    return n;
+}
+
+/* Bulk reads go straight to the backend when one unmapped range holds
+   them: hundreds of MiB of scanning would only flush the page cache. */
+static vmi_status vmi__ks_read(vmi_instance *vmi, uint64_t pa, void *buf, size_t len) {
+    uint32_t ri = vmi__range_find(vmi, pa);
+    if (ri != VMI__NONE && !vmi->be.ranges[ri].host && vmi->be.read_pa &&
+        len <= vmi->be.ranges[ri].size - (pa - vmi->be.ranges[ri].pa)) {
+        vmi_status st = vmi->be.read_pa(vmi->be.ctx, pa, buf, len);
+        return st == VMI_OK ? st : vmi__backend_fail(vmi, st, "kallsyms: backend read_pa");
+    }
+    return vmi__read_pa(vmi, pa, buf, len, NULL);
+}
+
+/* A view of [anchor - back, anchor + fwd), clipped to the guest memory that
+   is contiguous with the anchor: host bytes when one mapped range holds it
+   all, else a copy. */
+static vmi_status vmi__ks_view_get(vmi_instance *vmi, uint64_t anchor, uint64_t back, uint64_t fwd, vmi__ks_view *v) {
+    size_t nr, i, lo, hi;
+    const vmi_mem_range *r = vmi_memory_map(vmi, &nr);
+    uint64_t start, end;
+    memset(v, 0, sizeof *v);
+    for (i = 0; i < nr && !(anchor - r[i].pa < r[i].size); i++) {}
+    if (i == nr) return VMI_ERR_UNMAPPED;
+    for (lo = i; lo > 0 && r[lo - 1].pa + r[lo - 1].size == r[lo].pa; lo--) {}
+    for (hi = i; hi + 1 < nr && r[hi].pa + r[hi].size == r[hi + 1].pa; hi++) {}
+    start = anchor - r[lo].pa > back + 8 ? (anchor - back) & ~(uint64_t)7 : r[lo].pa;
+    end = r[hi].pa + r[hi].size - anchor > fwd ? anchor + fwd : r[hi].pa + r[hi].size;
+    v->pa = start;
+    v->len = (size_t)(end - start);
+    if ((v->b = vmi__host_span(vmi, start, v->len)) != NULL) return VMI_OK;
+    v->own = (uint8_t *)vmi->alloc.alloc(v->len, vmi->alloc.user); /* filled at once: no zeroing */
+    if (!v->own) return vmi__fail(vmi, VMI_ERR_NOMEM, "kallsyms window of %zu bytes", v->len);
+    v->b = v->own;
+    return vmi__ks_read(vmi, start, v->own, v->len);
+}
+
+static void vmi__ks_view_put(vmi_instance *vmi, vmi__ks_view *v) {
+    vmi__free(vmi, v->own);
+    memset(v, 0, sizeof *v);
+}
+
+/* Token table around the anchor at view offset `a` (token 0x30): walk back
+   to token 1, forward past token 255, and require a token index right after
+   (aligned to 2, 4 or 8) whose 256 offsets land exactly on the tokens. */
+static int vmi__ks_tokens(const vmi__ks_view *v, size_t a, vmi__ks_tok *t) {
+    size_t p = a, e, s1, i, align;
+    unsigned k;
+    for (k = 0x30; k > 1; k--) { /* p: start of token k; find start of k - 1 */
+        size_t q = p - 1, lim; /* v->b[q] is the NUL ending token k - 1 */
+        if (p < 2 || v->b[q]) return 0;
+        lim = q > 256 ? q - 256 : 0;
+        while (q > lim && v->b[q - 1]) q--;
+        if (q == p - 1 || (q > 0 && v->b[q - 1])) return 0; /* empty or overlong token */
+        p = q;
+    }
+    s1 = p;
+    for (e = a, k = 0x30; k < 256; k++) {
+        size_t q = e;
+        while (q < v->len && q - e < 256 && v->b[q]) q++;
+        if (q == e || q >= v->len || v->b[q]) return 0;
+        e = q + 1;
+    }
+    for (align = 2; align <= 8; align <<= 1) {
+        size_t ix = vmi__ks_up(v, e, align), tab;
+        uint32_t prev;
+        if (ix + 512 > v->len) return 0;
+        if (vmi__ks_u(v, ix, 2) != 0) continue;
+        tab = a - (size_t)vmi__ks_u(v, ix + 2 * 0x30, 2);
+        if (a < (size_t)vmi__ks_u(v, ix + 2 * 0x30, 2) || tab + vmi__ks_u(v, ix + 2, 2) != s1) continue;
+        for (i = 0, prev = 0; i < 256; i++) {
+            uint32_t o = (uint32_t)vmi__ks_u(v, ix + 2 * i, 2);
+            size_t q = tab + o;
+            if ((i && o <= prev) || q >= e) break;
+            while (q < e && v->b[q] >= 0x20 && v->b[q] < 0x7f) q++;
+            if (q >= e || v->b[q] || q == tab + o || q - (tab + o) > 255) break;
+            if (i < 255 ? (tab + vmi__ks_u(v, ix + 2 * (i + 1), 2) != q + 1) : (q + 1 != e)) break;
+            t->off[i] = (uint16_t)o;
+            t->len[i] = (uint8_t)(q - (tab + o));
+            prev = o;
+        }
+        if (i == 256) {
+            t->table = tab;
+            t->index = ix;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Length prefix of a name: ULEB128 of one or two bytes (two since 6.1). */
+static size_t vmi__ks_namelen(const uint8_t *b, size_t *pos, size_t end) {
+    size_t len;
+    if (*pos >= end) return 0;
+    len = b[(*pos)++];
+    if (len & 0x80) {
+        if (*pos >= end) return 0;
+        len = (len & 0x7f) | ((size_t)b[(*pos)++] << 7);
+    }
+    return len;
+}
+
+/* Decodes every name once, checking lengths, markers and characters, and
+   sums the pool size. Returns 1 when the names end exactly before the
+   markers (up to alignment). */
+static int vmi__ks_check_names(const vmi__ks_view *v, const vmi__ks_tok *t, vmi__ks_cand *c) {
+    size_t pos = c->names, end = c->markers, i;
+    uint64_t pool = 0;
+    for (i = 0; i < c->n; i++) {
+        size_t len, j, out = 0;
+        if (!(i & 0xff) && pos - c->names != vmi__ks_u(v, c->markers + (i >> 8) * c->marker_size, c->marker_size))
+            return 0;
+        len = vmi__ks_namelen(v->b, &pos, end);
+        if (!len || len > end - pos) return 0;
+        for (j = 0; j < len; j++) out += t->len[v->b[pos + j]];
+        if (out < 2 || out > VMI__KS_NAME_MAX) return 0;
+        {
+            uint8_t type = v->b[t->table + t->off[v->b[pos]]];
+            if (!((type | 0x20) >= 'a' && (type | 0x20) <= 'z') && type != '?') return 0;
+        }
+        pos += len;
+        pool += out; /* type letter dropped, NUL added */
+    }
+    if (end - pos >= c->ptr || pool > 0xffffffffu) return 0;
+    c->pool = (uint32_t)pool;
+    return 1;
+}
+
+/* Markers: first 0, strictly increasing, each step at least 2 bytes per
+   symbol, all inside the names. */
+static int vmi__ks_check_markers(const vmi__ks_view *v, const vmi__ks_cand *c) {
+    uint32_t nm = (c->n + 255) >> 8, k;
+    uint64_t prev = 0, room = c->markers - c->names;
+    if (vmi__ks_u(v, c->markers, c->marker_size) != 0) return 0;
+    for (k = 1; k < nm; k++) {
+        uint64_t m = vmi__ks_u(v, c->markers + (size_t)k * c->marker_size, c->marker_size);
+        if (m < prev + 512 || m >= room) return 0;
+        prev = m;
+    }
+    return 1;
+}
+
+static uint64_t vmi__ks_addr(const vmi__ks_view *v, const vmi__ks_cand *c, uint32_t i) {
+    int32_t off;
+    if (!c->base_relative) return vmi__ks_u(v, c->addrs + (size_t)i * c->ptr, c->ptr);
+    off = (int32_t)(uint32_t)vmi__ks_u(v, c->addrs + (size_t)i * 4, 4);
+    if (!c->percpu) return (c->relative_base + (uint32_t)off) & (c->ptr == 4 ? 0xffffffffull : ~0ull);
+    if (off >= 0) return (uint64_t)off;
+    return c->relative_base - 1 - (uint64_t)(int64_t)off;
+}
+
+/* Tries the address table at `addrs` (and relative_base at `rbase`):
+   decoded addresses must be sorted. Counts inversions as a tolerance. */
+static int vmi__ks_check_addrs(const vmi__ks_view *v, vmi__ks_cand *c) {
+    uint32_t i, neg = 0, bad = 0;
+    uint64_t prev = 0;
+    size_t need = c->base_relative ? (size_t)c->n * 4 : (size_t)c->n * c->ptr;
+    if (c->addrs > v->len || need > v->len - c->addrs) return 0;
+    if (c->base_relative) {
+        if (c->rbase + c->ptr > v->len) return 0;
+        c->relative_base = vmi__ks_u(v, c->rbase, c->ptr);
+        if (!c->relative_base) return 0;
+        for (i = 0; i < c->n; i++) neg += (int32_t)(uint32_t)vmi__ks_u(v, c->addrs + (size_t)i * 4, 4) < 0;
+        c->percpu = c->ptr == 8 && neg > c->n / 2;
+        if (!c->percpu && neg) return 0;
+    }
+    for (i = 0; i < c->n; i++) {
+        uint64_t a = vmi__ks_addr(v, c, i);
+        bad += i && a < prev;
+        prev = a;
+    }
+    return bad <= c->n / 1000 && prev > vmi__ks_addr(v, c, 0); /* sorted, not all equal */
+}
+
+/* Address tables of both orders, base-relative first. */
+static int vmi__ks_find_addrs(const vmi__ks_view *v, const vmi__ks_tok *t, vmi__ks_cand *c) {
+    unsigned order;
+    size_t p = c->ptr;
+    for (order = 0; order < 2; order++) {
+        c->order_6_4 = (uint8_t)order;
+        c->base_relative = 1;
+        if (!order) {
+            if (c->num_syms < p) continue;
+            c->rbase = c->num_syms - p;
+            if (c->rbase < (size_t)c->n * 4) continue;
+            c->addrs = vmi__ks_down(v, c->rbase - (size_t)c->n * 4, p);
+        } else {
+            if (c->has_seqs) break; /* seqs before the token table: pre-6.4 */
+            c->addrs = vmi__ks_up(v, t->index + 512, p);
+            c->rbase = vmi__ks_up(v, c->addrs + (size_t)c->n * 4, p);
+        }
+        if (vmi__ks_check_addrs(v, c)) return 1;
+        c->base_relative = 0;
+        c->rbase = 0;
+        c->relative_base = 0;
+        c->percpu = 0;
+        if (!order) {
+            if (c->num_syms < (size_t)c->n * p) continue;
+            c->addrs = c->num_syms - (size_t)c->n * p;
+        } else {
+            c->addrs = vmi__ks_up(v, t->index + 512, p);
+        }
+        if (vmi__ks_check_addrs(v, c)) return 1;
+    }
+    return 0;
+}
+
+/* Looks back from the token table for kallsyms_num_syms: a count n such that
+   the names, the markers (and seqs_of_names: 3 bytes a symbol, 4 in early
+   6.2) fill the gap to the token table exactly, and everything decodes.
+   Full decodes are budgeted so crafted memory cannot make this quadratic. */
+static int vmi__ks_find_names(const vmi__ks_view *v, const vmi__ks_tok *t, vmi__ks_cand *c) {
+    static const unsigned seq_sizes[3] = {0, 3, 4};
+    size_t lim = t->table > VMI__KS_NAMES_MAX ? t->table - VMI__KS_NAMES_MAX : 0, q;
+    unsigned decodes = 0;
+    if (t->table < 16) return 0;
+    for (q = vmi__ks_down(v, t->table - 8, 4); q >= lim + 8; q -= 4) {
+        uint32_t n = (uint32_t)vmi__ks_u(v, q, 4), nm;
+        unsigned pi, mi, si;
+        if (!n || n > VMI__KS_MAX_SYMS) continue;
+        nm = (n + 255) >> 8;
+        for (pi = 0; pi < 2; pi++) {
+            size_t p = pi ? 4 : 8, names = q + p;
+            if (((v->pa + q) & (p - 1)) || (p == 8 && vmi__ks_u(v, q + 4, 4) != 0)) continue;
+            for (mi = 0; mi < (p == 8 ? 2u : 1u); mi++) { /* .long markers; pointer-sized before 4.20 */
+                size_t ms = mi ? 8 : 4;
+                for (si = 0; si < 3; si++) {
+                    size_t top = t->table, mk, seqs = 0, sz = (size_t)n * seq_sizes[si];
+                    if (sz) {
+                        if (top < sz) continue;
+                        seqs = vmi__ks_down(v, top - sz, p);
+                        if (vmi__ks_up(v, seqs + sz, p) != top) continue;
+                        top = seqs;
+                    }
+                    if (top < (size_t)nm * ms) continue;
+                    mk = vmi__ks_down(v, top - (size_t)nm * ms, p);
+                    if (vmi__ks_up(v, mk + (size_t)nm * ms, p) != top || mk <= names) continue;
+                    memset(c, 0, sizeof *c);
+                    c->num_syms = q, c->names = names, c->markers = mk, c->seqs = seqs;
+                    c->n = n, c->ptr = (uint32_t)p, c->marker_size = (uint32_t)ms;
+                    c->has_seqs = (uint8_t)(sz != 0);
+                    if (!vmi__ks_check_markers(v, c)) continue;
+                    if (++decodes > VMI__KS_DECODES) return 0;
+                    if (vmi__ks_check_names(v, t, c) && vmi__ks_find_addrs(v, t, c)) return 1;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* Fills the table from a validated candidate. */
+static vmi_status vmi__ks_build(vmi_instance *vmi, const vmi__ks_view *v, const vmi__ks_tok *t,
+                                const vmi__ks_cand *c, vmi__symtab **out) {
+    vmi__symtab *s = (vmi__symtab *)vmi__alloc(vmi, sizeof *s);
+    size_t pos = c->names;
+    uint32_t i;
+    vmi_status st;
+    if (!s) return vmi__fail(vmi, VMI_ERR_NOMEM, "symbol table");
+    s->syms = (vmi__sym *)vmi__alloc(vmi, (size_t)c->n * sizeof *s->syms);
+    s->pool = (char *)vmi->alloc.alloc((size_t)c->pool + 1, vmi->alloc.user); /* written in full below */
+    if (!s->syms || !s->pool) {
+        vmi__symtab_free(vmi, s);
+        return vmi__fail(vmi, VMI_ERR_NOMEM, "symbol table of %u symbols", c->n);
+    }
+    s->source = "kallsyms";
+    for (i = 0; i < c->n; i++) {
+        size_t len = vmi__ks_namelen(v->b, &pos, c->markers), j;
+        char *dst = s->pool + s->pool_len, *d0 = dst;
+        for (j = 0; j < len; j++) {
+            uint8_t tok = v->b[pos + j];
+            memcpy(dst, v->b + t->table + t->off[tok], t->len[tok]);
+            dst += t->len[tok];
+        }
+        pos += len;
+        s->syms[i].type = d0[0];
+        s->syms[i].addr = vmi__ks_addr(v, c, i);
+        s->syms[i].name = (uint32_t)s->pool_len;
+        memmove(d0, d0 + 1, (size_t)(dst - d0 - 1)); /* drop the type letter */
+        dst[-1] = 0;
+        s->pool_len += (size_t)(dst - d0);
+    }
+    s->count = c->n;
+    if ((st = vmi__symtab_index(vmi, s)) != VMI_OK) { vmi__symtab_free(vmi, s); return st; }
+    s->ks.num_syms_pa = v->pa + c->num_syms;
+    s->ks.names_pa = v->pa + c->names;
+    s->ks.markers_pa = v->pa + c->markers;
+    s->ks.seqs_pa = c->has_seqs ? v->pa + c->seqs : 0;
+    s->ks.token_table_pa = v->pa + t->table;
+    s->ks.token_index_pa = v->pa + t->index;
+    s->ks.addresses_pa = v->pa + c->addrs;
+    s->ks.relative_base_pa = c->base_relative ? v->pa + c->rbase : 0;
+    s->ks.relative_base = c->relative_base;
+    s->ks.num_syms = c->n;
+    s->ks.ptr_size = c->ptr;
+    s->ks.order_6_4 = c->order_6_4;
+    s->ks.base_relative = c->base_relative;
+    s->ks.absolute_percpu = c->percpu;
+    s->ks.has_seqs = c->has_seqs;
+    *out = s;
+    return VMI_OK;
+}
+
+/* One anchor: cheap token checks on a small window, then the full window. */
+static vmi_status vmi__ks_try(vmi_instance *vmi, uint64_t anchor, uint32_t *tables, vmi__symtab **out) {
+    vmi__ks_view v;
+    vmi__ks_tok t;
+    vmi__ks_cand c;
+    vmi_status st;
+    int ok;
+    *out = NULL;
+    if ((st = vmi__ks_view_get(vmi, anchor, 4096, 8192, &v)) != VMI_OK) { vmi__ks_view_put(vmi, &v); return st; }
+    ok = vmi__ks_tokens(&v, (size_t)(anchor - v.pa), &t);
+    vmi__ks_view_put(vmi, &v);
+    if (!ok) return VMI_ERR_NOT_FOUND;
+    if (++*tables > VMI__KS_TABLES)
+        return vmi__fail(vmi, VMI_ERR_LIMIT, "kallsyms: more than %u token tables without a valid symbol table", VMI__KS_TABLES);
+    if ((st = vmi__ks_view_get(vmi, anchor, VMI__KS_BACK, VMI__KS_FWD, &v)) != VMI_OK) {
+        vmi__ks_view_put(vmi, &v);
+        return st;
+    }
+    st = VMI_ERR_NOT_FOUND;
+    if (vmi__ks_tokens(&v, (size_t)(anchor - v.pa), &t) && vmi__ks_find_names(&v, &t, &c))
+        st = vmi__ks_build(vmi, &v, &t, &c, out);
+    vmi__ks_view_put(vmi, &v);
+    return st;
+}
+
+/* Scans all guest memory for the anchor, range by range (host bytes in
+   place, other ranges in chunks that overlap by the anchor's length); the
+   first anchor that leads to a complete, consistent table wins. */
+static vmi_status vmi__kallsyms_recover(vmi_instance *vmi, vmi__symtab **out) {
+    size_t nr, ri;
+    const vmi_mem_range *r = vmi_memory_map(vmi, &nr);
+    struct timeval t0, t1;
+    uint32_t anchors = 0, tables = 0;
+    uint8_t *chunk = NULL;
+    vmi__symtab *found = NULL;
+    vmi_status st = VMI_OK;
+    gettimeofday(&t0, NULL);
+    *out = NULL;
+    for (ri = 0; ri < nr && st == VMI_OK && !found; ri++) {
+        uint64_t base = 0; /* offset of the chunk in the range */
+        while (base < r[ri].size && st == VMI_OK && !found) {
+            const uint8_t *p = (const uint8_t *)r[ri].host;
+            size_t want = (size_t)vmi__min64(p ? r[ri].size : VMI__KS_CHUNK, r[ri].size - base), n = want, at;
+            if (!p) {
+                if (!chunk && !(chunk = (uint8_t *)vmi->alloc.alloc(VMI__KS_CHUNK, vmi->alloc.user))) {
+                    st = vmi__fail(vmi, VMI_ERR_NOMEM, "kallsyms scan buffer");
+                    break;
+                }
+                p = chunk;
+                if (vmi__ks_read(vmi, r[ri].pa + base, chunk, n) != VMI_OK) n = 0; /* skip what cannot be read */
+            }
+            for (at = 0; (at = vmi__ks_find_anchor(p, n, at)) < n; at += sizeof vmi__ks_anchor) {
+                vmi_status ts = vmi__ks_try(vmi, r[ri].pa + base + at, &tables, &found);
+                anchors++;
+                if (ts == VMI_ERR_NOMEM || ts == VMI_ERR_LIMIT) st = ts;
+                if (st != VMI_OK || ts == VMI_OK) break;
+            }
+            if (base + want >= r[ri].size) base = r[ri].size;
+            else base += want - (sizeof vmi__ks_anchor - 1);
+        }
+    }
+    vmi__free(vmi, chunk);
+    if (st != VMI_OK) return st;
+    if (!found)
+        return vmi__fail(vmi, VMI_ERR_NOT_FOUND,
+                         "kallsyms: no valid table in %zu memory ranges (%u token-table anchors checked)", nr, anchors);
+    gettimeofday(&t1, NULL);
+    found->ks.anchors = anchors;
+    found->ks.token_tables = tables;
+    found->ks.scan_us = (uint64_t)((int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + ((int64_t)t1.tv_usec - t0.tv_usec));
+    vmi__log(vmi, VMI_LOG_INFO,
+             "kallsyms: %u symbols, %u-bit, %s order%s%s%s; num_syms at pa 0x%llx, names 0x%llx, markers 0x%llx, "
+             "token_table 0x%llx, token_index 0x%llx, %s 0x%llx",
+             found->ks.num_syms, found->ks.ptr_size * 8, found->ks.order_6_4 ? "6.4+" : "pre-6.4",
+             found->ks.base_relative ? ", base-relative" : ", absolute addresses",
+             found->ks.absolute_percpu ? ", absolute per-cpu" : "", found->ks.has_seqs ? ", seqs_of_names" : "",
+             (unsigned long long)found->ks.num_syms_pa, (unsigned long long)found->ks.names_pa,
+             (unsigned long long)found->ks.markers_pa, (unsigned long long)found->ks.token_table_pa,
+             (unsigned long long)found->ks.token_index_pa, found->ks.base_relative ? "offsets" : "addresses",
+             (unsigned long long)found->ks.addresses_pa);
+    *out = found;
+    return VMI_OK;
+}
+
+/* >>profile-glue =========================================================== */
+/* Loading profiles into an instance, and the public type/symbol queries. */
+
+#define VMI__PROFILE_MAX ((size_t)1 << 30) /* largest profile file read */
+
+/* The .BTF section of a vmlinux ELF (64- or 32-bit, little-endian). */
+static int vmi__elf_btf(const uint8_t *d, size_t n, const uint8_t **btf, size_t *len) {
+    int is64;
+    uint64_t shoff, i, shnum, shentsize, strndx, stroff, strsz;
+    if (n < 52 || memcmp(d, "\177ELF", 4) || d[5] != 1) return 0;
+    is64 = d[4] == 2;
+    shoff = is64 ? vmi__le(d + 0x28, 8) : vmi__le(d + 0x20, 4);
+    shentsize = vmi__le(d + (is64 ? 0x3a : 0x2e), 2);
+    shnum = vmi__le(d + (is64 ? 0x3c : 0x30), 2);
+    strndx = vmi__le(d + (is64 ? 0x3e : 0x32), 2);
+    if (shentsize < (is64 ? 64u : 40u) || strndx >= shnum || shoff > n || shnum > (n - shoff) / shentsize) return 0;
+#define VMI__SH(k, f64, f32) vmi__le(d + shoff + (k) * shentsize + (is64 ? (f64) : (f32)), is64 ? 8 : 4)
+    stroff = VMI__SH(strndx, 0x18, 0x10);
+    strsz = VMI__SH(strndx, 0x20, 0x14);
+    if (stroff > n || strsz > n - stroff) return 0;
+    for (i = 0; i < shnum; i++) {
+        uint64_t name = vmi__le(d + shoff + i * shentsize, 4);
+        uint64_t off = VMI__SH(i, 0x18, 0x10), size = VMI__SH(i, 0x20, 0x14);
+        if (name + 5 <= strsz && !memcmp(d + stroff + name, ".BTF", 5) && off <= n && size <= n - off) {
+            *btf = d + off;
+            *len = (size_t)size;
+            return 1;
+        }
+    }
+#undef VMI__SH
+    return 0;
+}
+
+static void vmi__set_source(char *dst, const char *src) {
+    snprintf(dst, 96, "%s", src);
+}
+
+static vmi_status vmi__adopt_types(vmi_instance *vmi, vmi_status st, vmi__types *t, const char *source) {
+    if (st != VMI_OK) return vmi__fail(vmi, st, "%s: %s", source, vmi->err);
+    if (vmi->types) vmi__types_free(vmi->types);
+    vmi->types = t;
+    vmi->os.ntypes = vmi__types_count(t);
+    vmi__set_source(vmi->os.types_source, source);
+    return VMI_OK;
+}
+
+VMI_API vmi_status vmi_load_profile_mem(vmi_instance *vmi, const void *data, size_t len) {
+    const uint8_t *d = (const uint8_t *)data, *btf;
+    size_t i = 0, blen;
+    vmi__types *t = NULL;
+    vmi__symtab *syms = NULL;
+    vmi_status st;
+    VMI_ASSERT(vmi && (data || !len));
+    while (i < len && i < 64 && (d[i] == ' ' || d[i] == '\t' || d[i] == '\r' || d[i] == '\n')) i++;
+    if (len >= 4 && d[0] == 0x9f && d[1] == 0xeb) {
+        st = vmi__types_from_btf(&vmi->alloc, d, len, &t, vmi->err, sizeof vmi->err);
+        return vmi__adopt_types(vmi, st, t, "BTF profile");
+    }
+    if (vmi__elf_btf(d, len, &btf, &blen)) {
+        st = vmi__types_from_btf(&vmi->alloc, btf, blen, &t, vmi->err, sizeof vmi->err);
+        return vmi__adopt_types(vmi, st, t, "BTF from a vmlinux ELF");
+    }
+    if (i < len && d[i] == '{') {
+        st = vmi__types_from_isf(&vmi->alloc, (const char *)d, len, &t, vmi->err, sizeof vmi->err);
+        return vmi__adopt_types(vmi, st, t, "ISF profile");
+    }
+    if ((st = vmi__symtab_from_sysmap(vmi, (const char *)d, len, &syms)) != VMI_OK)
+        return vmi__fail(vmi, st, "profile is not BTF, a vmlinux ELF, ISF JSON or a System.map: %s", vmi->err);
+    if (vmi->psyms) vmi__symtab_free(vmi, vmi->psyms);
+    vmi->psyms = syms;
+    vmi->profile_slide = 0;
+    return VMI_OK;
+}
+
+VMI_API vmi_status vmi_load_profile(vmi_instance *vmi, const char *path) {
+    FILE *f = fopen(path, "rb");
+    uint8_t *buf = NULL;
+    size_t cap = 1 << 20, n = 0;
+    vmi_status st;
+    if (!f) return vmi__fail(vmi, VMI_ERR_IO, "%s: cannot open", path);
+    for (;;) {
+        uint8_t *nb;
+        if (!buf || n == cap) {
+            if (buf) cap *= 2;
+            if (cap > VMI__PROFILE_MAX) { st = vmi__fail(vmi, VMI_ERR_LIMIT, "%s: larger than 1 GiB", path); goto out; }
+            nb = (uint8_t *)vmi__alloc(vmi, cap);
+            if (!nb) { st = vmi__fail(vmi, VMI_ERR_NOMEM, "%s: %zu bytes", path, cap); goto out; }
+            if (buf) memcpy(nb, buf, n);
+            vmi__free(vmi, buf);
+            buf = nb;
+        }
+        {
+            size_t got = fread(buf + n, 1, cap - n, f);
+            n += got;
+            if (got == 0) break;
+        }
+    }
+    if (ferror(f)) { st = vmi__fail(vmi, VMI_ERR_IO, "%s: read error", path); goto out; }
+    st = vmi_load_profile_mem(vmi, buf, n);
+    if (st != VMI_OK) vmi__fail(vmi, st, "%s: %s", path, vmi->err);
+out:
+    vmi__free(vmi, buf);
+    fclose(f);
+    return st;
+}
+
+/* "mm_struct.pgd" with member NULL means type "mm_struct", member "pgd". */
+VMI_API vmi_status vmi_member(vmi_instance *vmi, const char *type, const char *member,
+                              uint64_t *bit_offset, uint32_t *bit_size, uint64_t *size) {
+    char tbuf[128];
+    vmi_status st;
+    if (!vmi->types) return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "no type information (no BTF found, no profile loaded)");
+    if (!member) {
+        const char *dot = strchr(type, '.');
+        if (!dot || (size_t)(dot - type) >= sizeof tbuf)
+            return vmi__fail(vmi, VMI_ERR_ARG, "\"%s\" is not TYPE.MEMBER", type);
+        memcpy(tbuf, type, (size_t)(dot - type));
+        tbuf[dot - type] = 0;
+        type = tbuf;
+        member = dot + 1;
+    }
+    st = vmi__types_member(vmi->types, type, member, bit_offset, bit_size, size);
+    return st == VMI_OK ? st : vmi__fail(vmi, st, "%s.%s: no such member", type, member);
+}
+
+VMI_API vmi_status vmi_offset(vmi_instance *vmi, const char *type, const char *member, uint64_t *offset) {
+    uint64_t bits, size;
+    uint32_t width;
+    vmi_status st = vmi_member(vmi, type, member, &bits, &width, &size);
+    *offset = st == VMI_OK ? bits / 8 : 0;
+    return st;
+}
+
+VMI_API vmi_status vmi_type_size(vmi_instance *vmi, const char *type, uint64_t *size) {
+    vmi_status st;
+    if (!vmi->types) return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "no type information (no BTF found, no profile loaded)");
+    st = vmi__types_size(vmi->types, type, size);
+    return st == VMI_OK ? st : vmi__fail(vmi, st, "type %s: not found or incomplete", type);
+}
+
+/* The VMCOREINFO value of `key` ("SYMBOL(prb)") parsed in `base`. */
+static int vmi__vmcoreinfo_u64(const vmi_instance *vmi, const char *key, int base, uint64_t *out) {
+    const char *p = vmi->vmcoreinfo;
+    size_t klen = strlen(key);
+    while (p && *p) {
+        if (!strncmp(p, key, klen) && p[klen] == '=') {
+            char *end;
+            *out = (uint64_t)strtoull(p + klen + 1, &end, base);
+            return end != p + klen + 1;
+        }
+        p = strchr(p, '\n');
+        if (p) p++;
+    }
+    return 0;
+}
+
+/* Symbols, in order of trust: recovered kallsyms, a System.map, an ISF's
+   symbols (both slid by the KASLR offset), VMCOREINFO's SYMBOL() lines. */
+VMI_API vmi_status vmi_ksym(vmi_instance *vmi, const char *name, uint64_t *va) {
+    char type, key[160];
+    if (vmi->ksyms && vmi__symtab_find(vmi->ksyms, name, va, &type) == VMI_OK) return VMI_OK;
+    if (vmi->psyms && vmi__symtab_find(vmi->psyms, name, va, &type) == VMI_OK) return VMI_OK;
+    if (vmi->types && vmi__types_symbol(vmi->types, name, va) == VMI_OK) {
+        *va += vmi->profile_slide;
+        return VMI_OK;
+    }
+    snprintf(key, sizeof key, "SYMBOL(%s)", name);
+    if (vmi__vmcoreinfo_u64(vmi, key, 16, va)) return VMI_OK;
+    *va = 0;
+    return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "symbol %s not found", name);
+}
+
+VMI_API vmi_status vmi_ksym_lookup(vmi_instance *vmi, uint64_t va, char *name, size_t cap, uint64_t *offset) {
+    const vmi__symtab *s = vmi->ksyms ? vmi->ksyms : vmi->psyms;
+    const char *n;
+    if (!s || vmi__symtab_nearest(s, va, &n, offset) != VMI_OK)
+        return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "no symbol at or below 0x%llx", (unsigned long long)va);
+    if (cap) snprintf(name, cap, "%s", n);
+    return VMI_OK;
+}
+
+VMI_API vmi_status vmi_foreach_ksym(vmi_instance *vmi, vmi_ksym_fn fn, void *user) {
+    const vmi__symtab *s = vmi->ksyms ? vmi->ksyms : vmi->psyms;
+    size_t i, n = vmi__symtab_count(s);
+    if (!s) return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "no symbols (kallsyms not found, no System.map loaded)");
+    for (i = 0; i < n; i++) {
+        const char *name;
+        uint64_t addr;
+        char type;
+        vmi__symtab_get(s, i, &name, &addr, &type);
+        if (fn(user, name, addr, type)) break;
+    }
+    return VMI_OK;
+}
+
+VMI_API vmi_status vmi_write_isf(vmi_instance *vmi, int (*write_fn)(void *user, const char *s, size_t n), void *user) {
+    const vmi__symtab *s = vmi->ksyms ? vmi->ksyms : vmi->psyms;
+    size_t i, n = vmi__symtab_count(s);
+    const char **names;
+    uint64_t *addrs;
+    vmi_status st;
+    if (!vmi->types) return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "no type information to export");
+    names = (const char **)vmi__alloc(vmi, (n + 1) * sizeof *names);
+    addrs = (uint64_t *)vmi__alloc(vmi, (n + 1) * sizeof *addrs);
+    if (!names || !addrs) {
+        vmi__free(vmi, (void *)names);
+        vmi__free(vmi, addrs);
+        return vmi__fail(vmi, VMI_ERR_NOMEM, "ISF export of %zu symbols", n);
+    }
+    /* ISF symbols are link-time addresses: take the KASLR offset out. */
+    for (i = 0; i < n; i++) {
+        char type;
+        vmi__symtab_get(s, i, &names[i], &addrs[i], &type);
+        if (type != 'A' && type != 'a') addrs[i] -= vmi->os.kaslr_offset;
+    }
+    st = vmi__types_write_isf(vmi->types, names, addrs, n, write_fn, user);
+    vmi__free(vmi, (void *)names);
+    vmi__free(vmi, addrs);
+    return st == VMI_OK ? st : vmi__fail(vmi, st, "ISF export failed");
+}
+
+/* >>scan =================================================================== */
+/* Calls hit(pa) for every place in guest-physical memory where `needle`
+   starts at a multiple of `align`; stops when hit returns nonzero. Ranges
+   without a host mapping are read in chunks that overlap by the needle. */
+#define VMI__SCAN_CHUNK (4u << 20)
+
+typedef int (*vmi__scan_fn)(vmi_instance *vmi, uint64_t pa, const uint8_t *at, size_t avail, void *user);
+
+static vmi_status vmi__scan_phys(vmi_instance *vmi, const void *needle, size_t n, unsigned align,
+                                 vmi__scan_fn hit, void *user) {
+    const uint8_t *nd = (const uint8_t *)needle;
+    uint8_t *chunk = NULL;
+    size_t ri;
+    int stop = 0;
+    for (ri = 0; ri < vmi->be.nranges && !stop; ri++) {
+        const vmi_mem_range *r = &vmi->be.ranges[ri];
+        uint64_t base = 0;
+        while (base < r->size && !stop) {
+            size_t want = (size_t)vmi__min64(r->host ? r->size : VMI__SCAN_CHUNK, r->size - base), i = 0;
+            const uint8_t *p = (const uint8_t *)r->host;
+            if (p) p += base;
+            else {
+                if (!chunk && !(chunk = (uint8_t *)vmi__alloc(vmi, VMI__SCAN_CHUNK)))
+                    return vmi__fail(vmi, VMI_ERR_NOMEM, "scan buffer");
+                if (vmi->be.read_pa(vmi->be.ctx, r->pa + base, chunk, want) != VMI_OK) want = 0;
+                p = chunk;
+            }
+            while (want >= n && i <= want - n && !stop) {
+                const uint8_t *q = (const uint8_t *)memchr(p + i, nd[0], want - n + 1 - i);
+                if (!q) break;
+                i = (size_t)(q - p);
+                if (((r->pa + base + i) % align) == 0 && !memcmp(q, nd, n))
+                    stop = hit(vmi, r->pa + base + i, q, want - i, user);
+                i++;
+            }
+            if (base + want >= r->size || want < n) base = r->size;
+            else base += want - (n - 1);
+        }
+    }
+    vmi__free(vmi, chunk);
+    return VMI_OK;
+}
+
+/* >>linux ================================================================== */
+/* Finding a Linux kernel with nothing given, and its processes, modules and
+   log. Offsets come from the type information (BTF, ISF), symbols from
+   kallsyms, a System.map, an ISF or VMCOREINFO. Every guest pointer is
+   checked by the reads that use it; every list walk is capped and
+   cycle-checked. */
+
+#define VMI__MAX_TASKS (1u << 22) /* PID_MAX_LIMIT */
+#define VMI__MAX_MODULES 65536u
+
+/* Offsets the views use, resolved once. -1: the kernel has no such member. */
+struct vmi__linux {
+    int64_t task_tasks, task_pid, task_tgid, task_comm, task_real_parent, task_mm, task_real_cred,
+        task_state, task_exit_state, task_flags, task_start_boottime, task_signal, task_thread_node;
+    int64_t mm_pgd, mm_arg_start, mm_arg_end, cred_uid, cred_euid, signal_nr_threads, signal_thread_head;
+    int64_t mod_list, mod_name, mod_base, mod_size, mod_init_size;
+    uint64_t state_size, init_task;
+    int resolved;
+};
+
+typedef struct vmi__lx_spec {
+    const char *type, *member;
+    size_t at; /* offsetof in vmi__linux */
+    int required;
+} vmi__lx_spec;
+
+/* The first of several spellings that exists (fields renamed across
+   kernel versions). */
+static const vmi__lx_spec vmi__lx_fields[] = {
+    {"task_struct", "tasks", offsetof(vmi__linux, task_tasks), 1},
+    {"task_struct", "pid", offsetof(vmi__linux, task_pid), 1},
+    {"task_struct", "tgid", offsetof(vmi__linux, task_tgid), 1},
+    {"task_struct", "comm", offsetof(vmi__linux, task_comm), 1},
+    {"task_struct", "real_parent", offsetof(vmi__linux, task_real_parent), 1},
+    {"task_struct", "mm", offsetof(vmi__linux, task_mm), 1},
+    {"task_struct", "real_cred", offsetof(vmi__linux, task_real_cred), 0},
+    {"task_struct", "__state", offsetof(vmi__linux, task_state), 0},
+    {"task_struct", "state", offsetof(vmi__linux, task_state), 0},
+    {"task_struct", "exit_state", offsetof(vmi__linux, task_exit_state), 0},
+    {"task_struct", "flags", offsetof(vmi__linux, task_flags), 0},
+    {"task_struct", "start_boottime", offsetof(vmi__linux, task_start_boottime), 0},
+    {"task_struct", "real_start_time", offsetof(vmi__linux, task_start_boottime), 0},
+    {"task_struct", "signal", offsetof(vmi__linux, task_signal), 0},
+    {"task_struct", "thread_node", offsetof(vmi__linux, task_thread_node), 0},
+    {"mm_struct", "pgd", offsetof(vmi__linux, mm_pgd), 1},
+    {"mm_struct", "arg_start", offsetof(vmi__linux, mm_arg_start), 0},
+    {"mm_struct", "arg_end", offsetof(vmi__linux, mm_arg_end), 0},
+    {"cred", "uid", offsetof(vmi__linux, cred_uid), 0},
+    {"cred", "euid", offsetof(vmi__linux, cred_euid), 0},
+    {"signal_struct", "nr_threads", offsetof(vmi__linux, signal_nr_threads), 0},
+    {"signal_struct", "thread_head", offsetof(vmi__linux, signal_thread_head), 0},
+    {"module", "list", offsetof(vmi__linux, mod_list), 0},
+    {"module", "name", offsetof(vmi__linux, mod_name), 0},
+    {"module", "core_layout.base", offsetof(vmi__linux, mod_base), 0},
+    {"module", "mem.base", offsetof(vmi__linux, mod_base), 0},
+    {"module", "core_layout.size", offsetof(vmi__linux, mod_size), 0},
+    {"module", "mem.size", offsetof(vmi__linux, mod_size), 0},
+    {"module", "init_layout.size", offsetof(vmi__linux, mod_init_size), 0},
+};
+
+static vmi_status vmi__lx_resolve(vmi_instance *vmi) {
+    vmi__linux *lx = vmi->lx;
+    size_t i;
+    uint64_t bits, size;
+    uint32_t width;
+    if (lx->resolved) return VMI_OK;
+    for (i = 0; i < sizeof vmi__lx_fields / sizeof vmi__lx_fields[0]; i++)
+        *(int64_t *)((char *)lx + vmi__lx_fields[i].at) = -1;
+    for (i = 0; i < sizeof vmi__lx_fields / sizeof vmi__lx_fields[0]; i++) {
+        const vmi__lx_spec *f = &vmi__lx_fields[i];
+        int64_t *dst = (int64_t *)((char *)lx + f->at);
+        if (*dst >= 0) continue;
+        if (vmi__types_member(vmi->types, f->type, f->member, &bits, &width, &size) == VMI_OK) {
+            *dst = (int64_t)(bits / 8);
+            if (f->at == offsetof(vmi__linux, task_state)) lx->state_size = size;
+        }
+    }
+    for (i = 0; i < sizeof vmi__lx_fields / sizeof vmi__lx_fields[0]; i++) {
+        const vmi__lx_spec *f = &vmi__lx_fields[i];
+        if (f->required && *(int64_t *)((char *)lx + f->at) < 0)
+            return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "type information lacks %s.%s", f->type, f->member);
+    }
+    lx->resolved = 1;
+    return VMI_OK;
+}
+
+/* Reads an unsigned field of `size` bytes (1-8) at va in the kernel. */
+static vmi_status vmi__kread(vmi_instance *vmi, uint64_t va, unsigned size, uint64_t *out) {
+    return vmi__read_le_va(vmi, vmi->paging.dtb, va, size, out);
+}
+
+static vmi_status vmi__kptr(vmi_instance *vmi, uint64_t va, uint64_t *out) {
+    return vmi_read_addr(vmi, vmi->paging.dtb, va, out);
+}
+
+/* Walks a circular list_head chain from `head` (not itself an element),
+   calling fn(node) for every other node. Capped at `cap` nodes; a cycle
+   that does not come back to the head (a torn read, a rootkit) is caught
+   by Brent's method within twice its length. */
+typedef int (*vmi__node_fn)(vmi_instance *vmi, uint64_t node, void *user);
+
+static vmi_status vmi__list_walk(vmi_instance *vmi, uint64_t head, uint64_t cap, vmi__node_fn fn, void *user) {
+    uint64_t node, mark = head, steps = 0, power = 1, lam = 0;
+    vmi_status st = vmi__kptr(vmi, head, &node);
+    while (st == VMI_OK && node != head) {
+        if (++steps > cap)
+            return vmi__fail(vmi, VMI_ERR_LIMIT, "list at 0x%llx: more than %llu entries", (unsigned long long)head,
+                             (unsigned long long)cap);
+        if (node == mark)
+            return vmi__fail(vmi, VMI_ERR_LIMIT, "list at 0x%llx: cycle at 0x%llx that misses the head",
+                             (unsigned long long)head, (unsigned long long)node);
+        if (++lam == power) { /* Brent: move the mark every power of two */
+            mark = node;
+            power <<= 1;
+            lam = 0;
+        }
+        if (fn(vmi, node, user)) return VMI_OK;
+        st = vmi__kptr(vmi, node, &node);
+    }
+    return st == VMI_OK ? VMI_OK : vmi__fail(vmi, st, "list at 0x%llx broken after %llu entries: %s",
+                                              (unsigned long long)head, (unsigned long long)steps, vmi->err);
+}
+
+/* fs/proc/array.c: task_state_index(), "RSDTtXZPI". */
+static char vmi__lx_state_letter(uint64_t state, uint64_t exit_state) {
+    static const char letters[] = "RSDTtXZPI";
+    uint64_t s = (state | exit_state) & 0x7f;
+    unsigned i = 0;
+    if (state == 0x402) s = 0x80; /* TASK_IDLE */
+    if (state == 0x1000) s = 0x2; /* TASK_RTLOCK_WAIT shows as D */
+    while (s) { i++; s >>= 1; }
+    return letters[i < sizeof letters - 1 ? i : 0];
+}
+
+static uint64_t vmi__lx_field(vmi_instance *vmi, uint64_t base, int64_t off, unsigned size) {
+    uint64_t v = 0;
+    if (off >= 0) vmi__kread(vmi, base + (uint64_t)off, size, &v);
+    return v;
+}
+
+/* Page-table root of an address space: mm->pgd is a kernel VA. */
+static uint64_t vmi__lx_dtb(vmi_instance *vmi, uint64_t mm) {
+    uint64_t pgd = 0, pa = 0, avail;
+    if (!mm || vmi__kptr(vmi, mm + (uint64_t)vmi->lx->mm_pgd, &pgd) != VMI_OK) return vmi->paging.dtb;
+    if (vmi__translate(vmi, vmi->paging.dtb, pgd, &pa, &avail) != VMI_OK) return vmi->paging.dtb;
+    return pa;
+}
+
+static vmi_status vmi__lx_task(vmi_instance *vmi, uint64_t task, vmi_process *p) {
+    const vmi__linux *lx = vmi->lx;
+    unsigned w = vmi_addr_width(vmi);
+    uint64_t v, parent, mm, cred, sig;
+    memset(p, 0, sizeof *p);
+    p->task = task;
+    if (vmi__kread(vmi, task + (uint64_t)lx->task_pid, 4, &v) != VMI_OK) return VMI_ERR_NOT_PRESENT;
+    p->pid = (int32_t)v;
+    p->tgid = (int32_t)vmi__lx_field(vmi, task, lx->task_tgid, 4);
+    vmi_read_va(vmi, vmi->paging.dtb, task + (uint64_t)lx->task_comm, p->name, 16, NULL);
+    p->name[16] = 0;
+    parent = vmi__lx_field(vmi, task, lx->task_real_parent, w);
+    p->ppid = parent && parent != task ? (int32_t)vmi__lx_field(vmi, parent, lx->task_tgid, 4) : 0;
+    p->state = vmi__lx_state_letter(vmi__lx_field(vmi, task, lx->task_state, (unsigned)(lx->state_size ? lx->state_size : 4)),
+                                    vmi__lx_field(vmi, task, lx->task_exit_state, 4));
+    cred = vmi__lx_field(vmi, task, lx->task_real_cred, w);
+    if (cred) {
+        p->uid = (uint32_t)vmi__lx_field(vmi, cred, lx->cred_uid, 4);
+        p->euid = (uint32_t)vmi__lx_field(vmi, cred, lx->cred_euid, 4);
+    }
+    sig = vmi__lx_field(vmi, task, lx->task_signal, w);
+    p->threads = sig ? (uint32_t)vmi__lx_field(vmi, sig, lx->signal_nr_threads, 4) : 1;
+    p->start_time_ns = vmi__lx_field(vmi, task, lx->task_start_boottime, 8);
+    p->kernel_thread = (vmi__lx_field(vmi, task, lx->task_flags, 4) & 0x00200000u) != 0; /* PF_KTHREAD */
+    mm = vmi__lx_field(vmi, task, lx->task_mm, w);
+    p->dtb = vmi__lx_dtb(vmi, mm);
+    return VMI_OK;
+}
+
+typedef struct vmi__lx_walk {
+    vmi_process_fn fn;
+    void *user;
+    int threads, stop;
+    vmi_status st;
+} vmi__lx_walk;
+
+static int vmi__lx_thread(vmi_instance *vmi, uint64_t node, void *user) {
+    vmi__lx_walk *w = (vmi__lx_walk *)user;
+    vmi_process p;
+    if (vmi__lx_task(vmi, node - (uint64_t)vmi->lx->task_thread_node, &p) != VMI_OK) return 0;
+    return w->stop = w->fn(w->user, &p);
+}
+
+/* One thread-group leader, and with `threads` its other threads. */
+static int vmi__lx_leader(vmi_instance *vmi, uint64_t task, vmi__lx_walk *w) {
+    const vmi__linux *lx = vmi->lx;
+    vmi_process p;
+    uint64_t sig;
+    if (vmi__lx_task(vmi, task, &p) != VMI_OK) return 0; /* unreadable entry: skipped */
+    if (!w->threads || p.threads <= 1 || lx->signal_thread_head < 0 || lx->task_thread_node < 0)
+        return w->stop = w->fn(w->user, &p);
+    sig = vmi__lx_field(vmi, task, lx->task_signal, vmi_addr_width(vmi));
+    w->st = vmi__list_walk(vmi, sig + (uint64_t)lx->signal_thread_head, 1u << 16, vmi__lx_thread, w);
+    return w->stop || w->st != VMI_OK;
+}
+
+static int vmi__lx_task_node(vmi_instance *vmi, uint64_t node, void *user) {
+    return vmi__lx_leader(vmi, node - (uint64_t)vmi->lx->task_tasks, (vmi__lx_walk *)user);
+}
+
+static vmi_status vmi__lx_ready(vmi_instance *vmi) {
+    if (vmi->os.os != VMI_OS_LINUX || !vmi->lx)
+        return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "no Linux kernel found (call vmi_os_init first)");
+    if (!vmi->types) return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "no type information: load a BTF or ISF profile");
+    return vmi__lx_resolve(vmi);
+}
+
+VMI_API vmi_status vmi_foreach_process(vmi_instance *vmi, int threads, vmi_process_fn fn, void *user) {
+    vmi__lx_walk w;
+    vmi_status st;
+    if ((st = vmi__lx_ready(vmi)) != VMI_OK) return st;
+    if (!vmi->lx->init_task) return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "init_task not found");
+    memset(&w, 0, sizeof w);
+    w.fn = fn, w.user = user, w.threads = threads;
+    vmi__tick(vmi);
+    if (vmi__lx_leader(vmi, vmi->lx->init_task, &w)) return w.st; /* the idle task, pid 0 */
+    st = vmi__list_walk(vmi, vmi->lx->init_task + (uint64_t)vmi->lx->task_tasks, VMI__MAX_TASKS, vmi__lx_task_node, &w);
+    return st != VMI_OK ? st : w.st;
+}
+
+typedef struct vmi__pid_find {
+    int64_t pid;
+    vmi_process *out;
+    int found;
+} vmi__pid_find;
+
+static int vmi__pid_match(void *user, const vmi_process *p) {
+    vmi__pid_find *f = (vmi__pid_find *)user;
+    if (p->pid != f->pid) return 0;
+    *f->out = *p;
+    return f->found = 1;
+}
+
+VMI_API vmi_status vmi_process_by_pid(vmi_instance *vmi, int64_t pid, vmi_process *out) {
+    vmi__pid_find f;
+    vmi_status st;
+    f.pid = pid, f.out = out, f.found = 0;
+    if ((st = vmi_foreach_process(vmi, 1, vmi__pid_match, &f)) != VMI_OK) return st;
+    return f.found ? VMI_OK : vmi__fail(vmi, VMI_ERR_NOT_FOUND, "no process with pid %lld", (long long)pid);
+}
+
+VMI_API vmi_status vmi_pid_to_dtb(vmi_instance *vmi, int64_t pid, uint64_t *dtb) {
+    vmi_process p;
+    vmi_status st = vmi_process_by_pid(vmi, pid, &p);
+    *dtb = st == VMI_OK ? p.dtb : 0;
+    return st;
+}
+
+VMI_API vmi_status vmi_read_pid(vmi_instance *vmi, int64_t pid, uint64_t va, void *buf, size_t len, size_t *done) {
+    uint64_t dtb;
+    vmi_status st = vmi_pid_to_dtb(vmi, pid, &dtb);
+    if (done) *done = 0;
+    return st == VMI_OK ? vmi_read_va(vmi, dtb, va, buf, len, done) : st;
+}
+
+VMI_API vmi_status vmi_write_pid(vmi_instance *vmi, int64_t pid, uint64_t va, const void *buf, size_t len, size_t *done) {
+    uint64_t dtb;
+    vmi_status st = vmi_pid_to_dtb(vmi, pid, &dtb);
+    if (done) *done = 0;
+    return st == VMI_OK ? vmi_write_va(vmi, dtb, va, buf, len, done) : st;
+}
+
+VMI_API vmi_status vmi_process_cmdline(vmi_instance *vmi, const vmi_process *p, char *buf, size_t cap, size_t *len) {
+    const vmi__linux *lx = vmi->lx;
+    uint64_t mm, start, end;
+    size_t n;
+    vmi_status st;
+    if (len) *len = 0;
+    if ((st = vmi__lx_ready(vmi)) != VMI_OK) return st;
+    if (lx->mm_arg_start < 0 || lx->mm_arg_end < 0) return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "no mm_struct.arg_start");
+    mm = vmi__lx_field(vmi, p->task, lx->task_mm, vmi_addr_width(vmi));
+    if (!mm) return VMI_OK; /* kernel thread: empty, as /proc shows */
+    start = vmi__lx_field(vmi, mm, lx->mm_arg_start, vmi_addr_width(vmi));
+    end = vmi__lx_field(vmi, mm, lx->mm_arg_end, vmi_addr_width(vmi));
+    if (end < start) return vmi__fail(vmi, VMI_ERR_FORMAT, "pid %lld: arg_end below arg_start", (long long)p->pid);
+    n = (size_t)vmi__min64(end - start, cap);
+    st = vmi_read_va(vmi, p->dtb, start, buf, n, len);
+    if (st == VMI_OK && end - start > cap) return vmi__fail(vmi, VMI_ERR_LIMIT, "command line longer than %zu bytes", cap);
+    return st;
+}
+
+typedef struct vmi__mod_walk {
+    vmi_module_fn fn;
+    void *user;
+    uint64_t head;
+} vmi__mod_walk;
+
+static int vmi__lx_module(vmi_instance *vmi, uint64_t node, void *user) {
+    vmi__mod_walk *w = (vmi__mod_walk *)user;
+    const vmi__linux *lx = vmi->lx;
+    unsigned aw = vmi_addr_width(vmi);
+    vmi_module m;
+    memset(&m, 0, sizeof m);
+    m.addr = node - (uint64_t)lx->mod_list;
+    vmi_read_va(vmi, vmi->paging.dtb, m.addr + (uint64_t)lx->mod_name, m.name, sizeof m.name - 1, NULL);
+    m.name[sizeof m.name - 1] = 0;
+    m.base = vmi__lx_field(vmi, m.addr, lx->mod_base, aw);
+    m.size = vmi__lx_field(vmi, m.addr, lx->mod_size, 4) + vmi__lx_field(vmi, m.addr, lx->mod_init_size, 4);
+    return w->fn(w->user, &m);
+}
+
+VMI_API vmi_status vmi_foreach_module(vmi_instance *vmi, vmi_module_fn fn, void *user) {
+    vmi__mod_walk w;
+    vmi_status st;
+    if ((st = vmi__lx_ready(vmi)) != VMI_OK) return st;
+    if (vmi->lx->mod_list < 0 || vmi->lx->mod_name < 0)
+        return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "type information lacks struct module");
+    if ((st = vmi_ksym(vmi, "modules", &w.head)) != VMI_OK) return st;
+    w.fn = fn, w.user = user;
+    vmi__tick(vmi);
+    return vmi__list_walk(vmi, w.head, VMI__MAX_MODULES, vmi__lx_module, &w);
+}
+
+/* ---- finding the kernel ------------------------------------------------ */
+
+/* VMCOREINFO: a backend note, else the ELF note the kernel keeps in its
+   memory ("VMCOREINFO\0" after namesz 11, then "OSRELEASE=..."). */
+static int vmi__vmcoreinfo_hit(vmi_instance *vmi, uint64_t pa, const uint8_t *at, size_t avail, void *user) {
+    uint8_t hdr[12];
+    uint64_t descsz;
+    char *text;
+    (void)at, (void)avail, (void)user;
+    if (pa < 12 || vmi__read_pa(vmi, pa - 12, hdr, 12, NULL) != VMI_OK) return 0;
+    descsz = vmi__le(hdr + 4, 4);
+    if (vmi__le(hdr, 4) != 11 || vmi__le(hdr + 8, 4) != 0 || descsz < 10 || descsz > 65536) return 0;
+    if (!(text = (char *)vmi__alloc(vmi, (size_t)descsz + 1))) return 0;
+    if (vmi__read_pa(vmi, pa + 12, text, (size_t)descsz, NULL) != VMI_OK || strncmp(text, "OSRELEASE=", 10)) {
+        vmi__free(vmi, text);
+        return 0;
+    }
+    vmi->vmcoreinfo = text;
+    return 1;
+}
+
+static void vmi__find_vmcoreinfo(vmi_instance *vmi) {
+    const void *data;
+    size_t len;
+    if (vmi->vmcoreinfo) return;
+    if (vmi->be.get_note && vmi->be.get_note(vmi->be.ctx, "VMCOREINFO", &data, &len) == VMI_OK && len < 65536 &&
+        (vmi->vmcoreinfo = (char *)vmi__alloc(vmi, len + 1)) != NULL) {
+        memcpy(vmi->vmcoreinfo, data, len);
+        return;
+    }
+    vmi__scan_phys(vmi, "VMCOREINFO\0", 11, 4, vmi__vmcoreinfo_hit, NULL);
+}
+
+/* The kernel image's VA - PA: from where kallsyms' tables lie physically
+   and their symbol, from arm64's kimage_voffset, or through the page tables. */
+static int vmi__image_offset(vmi_instance *vmi, uint64_t *off) {
+    uint64_t va, pa, avail;
+    const vmi__kallsyms_info *ks = vmi->ksyms ? vmi__symtab_kallsyms_info(vmi->ksyms) : NULL;
+    if (ks && ks->token_table_pa && vmi_ksym(vmi, "kallsyms_token_table", &va) == VMI_OK) {
+        *off = va - ks->token_table_pa;
+        return 1;
+    }
+    if (vmi__vmcoreinfo_u64(vmi, "NUMBER(kimage_voffset)", 16, off)) return 1;
+    if (vmi->paging.mode > VMI_PAGING_OFF && vmi_ksym(vmi, "_stext", &va) == VMI_OK &&
+        vmi__translate(vmi, vmi->paging.dtb, va, &pa, &avail) == VMI_OK) {
+        *off = va - pa;
+        return 1;
+    }
+    return 0;
+}
+
+/* A paging candidate is right when the kernel's text translates to where
+   the image really is. */
+static int vmi__paging_ok(vmi_instance *vmi, const vmi_paging *p, uint64_t image_off) {
+    uint64_t stext, pa, avail;
+    vmi_paging saved = vmi->paging;
+    int ok;
+    if (vmi_ksym(vmi, "_stext", &stext) != VMI_OK) return 0;
+    vmi->paging = *p;
+    vmi__paging_changed(vmi);
+    ok = vmi__translate(vmi, p->dtb, stext, &pa, &avail) == VMI_OK && pa == stext - image_off;
+    vmi->paging = saved;
+    vmi__paging_changed(vmi);
+    return ok;
+}
+
+/* AArch64 TCR from VMCOREINFO: VA bits and the page size. */
+static uint64_t vmi__arm64_tcr(const vmi_instance *vmi) {
+    uint64_t va_bits = 48, t1sz, page = 4096, tg0, tg1;
+    vmi__vmcoreinfo_u64(vmi, "NUMBER(VA_BITS)", 10, &va_bits);
+    if (!vmi__vmcoreinfo_u64(vmi, "NUMBER(TCR_EL1_T1SZ)", 16, &t1sz)) t1sz = 64 - va_bits;
+    vmi__vmcoreinfo_u64(vmi, "PAGESIZE", 10, &page);
+    tg0 = page == 65536 ? 1 : page == 16384 ? 2 : 0;
+    tg1 = page == 65536 ? 3 : page == 16384 ? 1 : 2;
+    return ((64 - va_bits) & 63) | (tg0 << 14) | ((t1sz & 63) << 16) | (tg1 << 30);
+}
+
+/* No register gave the root (raw images, ARM cores): try each mode the
+   kernel's word size allows with the root its symbols name. */
+static vmi_status vmi__find_paging(vmi_instance *vmi, uint64_t image_off) {
+    static const char *const roots[] = {"init_top_pgt", "swapper_pg_dir", "init_level4_pgt"};
+    vmi_paging_mode modes[4];
+    size_t nm = 0, r, m;
+    uint64_t l5 = 0, va;
+    const vmi__kallsyms_info *ks = vmi->ksyms ? vmi__symtab_kallsyms_info(vmi->ksyms) : NULL;
+    unsigned ptr = ks ? ks->ptr_size : vmi->be.arch == VMI_ARCH_X86 || vmi->be.arch == VMI_ARCH_ARM ? 4 : 8;
+    vmi__vmcoreinfo_u64(vmi, "NUMBER(pgtable_l5_enabled)", 10, &l5);
+    if (ptr == 8) {
+        if (l5) modes[nm++] = VMI_PAGING_LA57;
+        modes[nm++] = VMI_PAGING_IA32E;
+        modes[nm++] = VMI_PAGING_AARCH64;
+    } else {
+        modes[nm++] = VMI_PAGING_PAE;
+        modes[nm++] = VMI_PAGING_LEGACY;
+        modes[nm++] = VMI_PAGING_LPAE;
+        modes[nm++] = VMI_PAGING_AARCH32;
+    }
+    for (r = 0; r < sizeof roots / sizeof roots[0]; r++) {
+        if (vmi_ksym(vmi, roots[r], &va) != VMI_OK) continue;
+        for (m = 0; m < nm; m++) {
+            vmi_paging p;
+            memset(&p, 0, sizeof p);
+            p.mode = modes[m];
+            p.dtb = va - image_off;
+            if (p.mode == VMI_PAGING_AARCH64) p.tcr = vmi__arm64_tcr(vmi);
+            if (p.mode != VMI_PAGING_LEGACY && p.mode != VMI_PAGING_AARCH32) p.flags = VMI_PAGING_NXE;
+            if (vmi__paging_ok(vmi, &p, image_off)) {
+                vmi_set_paging(vmi, &p);
+                snprintf(vmi->os.paging_source, sizeof vmi->os.paging_source, "%s %s at pa 0x%llx",
+                         vmi_paging_mode_name(p.mode), roots[r], (unsigned long long)p.dtb);
+                return VMI_OK;
+            }
+        }
+    }
+    return vmi__fail(vmi, VMI_ERR_NO_PAGING, "no paging mode translates the kernel text (no usable %s symbol?)", roots[1]);
+}
+
+/* A CR3 taken while user code ran may be KPTI's user copy (one page above
+   the kernel's) or carry PCID bits: the kernel half is what must work. */
+static void vmi__fix_register_dtb(vmi_instance *vmi) {
+    uint64_t stext, pa, avail, off;
+    vmi_paging p = vmi->paging;
+    if (vmi_ksym(vmi, "_stext", &stext) != VMI_OK) return;
+    if (vmi__translate(vmi, p.dtb, stext, &pa, &avail) == VMI_OK) return;
+    p.dtb &= ~0x1fffull;
+    if (vmi__image_offset(vmi, &off) && vmi__paging_ok(vmi, &p, off)) {
+        vmi_set_paging(vmi, &p);
+        vmi__set_source(vmi->os.paging_source, "vCPU 0 registers, KPTI user bit cleared");
+    }
+}
+
+/* BTF carved from memory: a header (magic, version 1, 24-byte header)
+   whose sections fit and which parses; stale copies in freed memory fail. */
+static int vmi__btf_hit(vmi_instance *vmi, uint64_t pa, const uint8_t *at, size_t avail, void *user) {
+    uint8_t hdr[24];
+    uint64_t total;
+    uint8_t *blob;
+    vmi__types *t = NULL;
+    char err[64];
+    (void)at, (void)avail, (void)user;
+    if (vmi__read_pa(vmi, pa, hdr, 24, NULL) != VMI_OK || vmi__le(hdr + 4, 4) != 24) return 0;
+    total = 24 + vmi__le(hdr + 8, 4) + vmi__le(hdr + 12, 4);                 /* types end */
+    if (24 + vmi__le(hdr + 16, 4) + vmi__le(hdr + 20, 4) > total)             /* strings end */
+        total = 24 + vmi__le(hdr + 16, 4) + vmi__le(hdr + 20, 4);
+    if (total < 1024 || total > (64u << 20)) return 0;
+    if (!(blob = (uint8_t *)vmi__alloc(vmi, (size_t)total))) return 0;
+    if (vmi__read_pa(vmi, pa, blob, (size_t)total, NULL) == VMI_OK &&
+        vmi__types_from_btf(&vmi->alloc, blob, (size_t)total, &t, err, sizeof err) == VMI_OK) {
+        uint64_t size;
+        if (vmi__types_size(t, "task_struct", &size) == VMI_OK) {
+            char src[96];
+            snprintf(src, sizeof src, "BTF found in memory at pa 0x%llx", (unsigned long long)pa);
+            vmi__adopt_types(vmi, VMI_OK, t, src);
+            t = NULL;
+        }
+    }
+    if (t) vmi__types_free(t);
+    vmi__free(vmi, blob);
+    return vmi->types != NULL;
+}
+
+/* init_task without a data symbol: the boot CPU's idle task is named
+   "swapper/0" (or "swapper"); check pid 0 and that its task list links back. */
+typedef struct vmi__init_find {
+    uint64_t image_off;
+} vmi__init_find;
+
+static int vmi__init_task_hit(vmi_instance *vmi, uint64_t pa, const uint8_t *at, size_t avail, void *user) {
+    const vmi__linux *lx = vmi->lx;
+    uint64_t task = pa - (uint64_t)lx->task_comm + ((vmi__init_find *)user)->image_off, pid, next, prev;
+    (void)at, (void)avail;
+    if (vmi__kread(vmi, task + (uint64_t)lx->task_pid, 4, &pid) != VMI_OK || pid != 0) return 0;
+    if (vmi__kptr(vmi, task + (uint64_t)lx->task_tasks, &next) != VMI_OK) return 0;
+    if (vmi__kptr(vmi, next + vmi_addr_width(vmi), &prev) != VMI_OK || prev != task + (uint64_t)lx->task_tasks)
+        return 0;
+    vmi->lx->init_task = task;
+    return 1;
+}
+
+static void vmi__find_init_task(vmi_instance *vmi, uint64_t image_off, int have_off) {
+    vmi__init_find f;
+    if (vmi_ksym(vmi, "init_task", &vmi->lx->init_task) == VMI_OK || !have_off) return;
+    if (vmi__lx_resolve(vmi) != VMI_OK) return;
+    f.image_off = image_off;
+    vmi__scan_phys(vmi, "swapper/0\0", 10, 1, vmi__init_task_hit, &f);
+    if (!vmi->lx->init_task) vmi__scan_phys(vmi, "swapper\0", 8, 1, vmi__init_task_hit, &f);
+}
+
+/* The KASLR offset: VMCOREINFO says it (x86_64, arm64), else System.map's
+   _stext against the running one. */
+static void vmi__find_slide(vmi_instance *vmi) {
+    uint64_t now, then;
+    char type;
+    if (vmi__vmcoreinfo_u64(vmi, "KERNELOFFSET", 16, &vmi->os.kaslr_offset)) {
+        vmi__set_source(vmi->os.slide_source, "VMCOREINFO KERNELOFFSET");
+    } else if (vmi->psyms && vmi->ksyms && vmi__symtab_find(vmi->psyms, "_stext", &then, &type) == VMI_OK &&
+               vmi__symtab_find(vmi->ksyms, "_stext", &now, &type) == VMI_OK) {
+        vmi->os.kaslr_offset = now - then;
+        vmi__set_source(vmi->os.slide_source, "_stext: kallsyms against the System.map");
+    }
+    if (vmi->psyms && vmi->profile_slide != vmi->os.kaslr_offset) {
+        vmi__symtab_slide(vmi->psyms, vmi->os.kaslr_offset - vmi->profile_slide);
+        vmi->profile_slide = vmi->os.kaslr_offset;
+    }
+}
+
+static void vmi__read_banner(vmi_instance *vmi) {
+    uint64_t va;
+    char *nl;
+    if (vmi_ksym(vmi, "linux_banner", &va) == VMI_OK &&
+        vmi_read_str(vmi, vmi->paging.dtb, va, vmi->os.version, sizeof vmi->os.version, NULL) != VMI_ERR_NOT_PRESENT &&
+        (nl = strchr(vmi->os.version, '\n')) != NULL)
+        *nl = 0;
+    if (!vmi->os.release[0] && !strncmp(vmi->os.version, "Linux version ", 14)) {
+        size_t n = strcspn(vmi->os.version + 14, " ");
+        memcpy(vmi->os.release, vmi->os.version + 14, n < 64 ? n : 64);
+    }
+}
+
+VMI_API vmi_status vmi_os_init(vmi_instance *vmi) {
+    uint64_t image_off = 0;
+    int have_off;
+    char rel[65];
+    if (!vmi->lx && !(vmi->lx = (vmi__linux *)vmi__alloc(vmi, sizeof *vmi->lx)))
+        return vmi__fail(vmi, VMI_ERR_NOMEM, "Linux state");
+    vmi__find_vmcoreinfo(vmi);
+    if (vmi->vmcoreinfo && sscanf(vmi->vmcoreinfo, "OSRELEASE=%64s", rel) == 1) {
+        memcpy(vmi->os.release, rel, sizeof rel);
+        vmi__set_source(vmi->os.os_source, "VMCOREINFO note in memory");
+    }
+    if (!vmi->ksyms && vmi__kallsyms_recover(vmi, &vmi->ksyms) == VMI_OK)
+        vmi__set_source(vmi->os.symbols_source, "kallsyms recovered from memory");
+    else if (vmi->psyms)
+        vmi__set_source(vmi->os.symbols_source, "System.map profile");
+    vmi->os.nsymbols = vmi__symtab_count(vmi->ksyms ? vmi->ksyms : vmi->psyms);
+    vmi__find_slide(vmi);
+    have_off = vmi__image_offset(vmi, &image_off);
+    if (vmi->paging.mode <= VMI_PAGING_OFF) {
+        if (!have_off) return vmi__fail(vmi, VMI_ERR_NO_PAGING, "kernel image not located: no kallsyms, VMCOREINFO or profile");
+        if (vmi__find_paging(vmi, image_off) != VMI_OK) return VMI_ERR_NO_PAGING;
+    } else {
+        vmi__set_source(vmi->os.paging_source, "vCPU 0 registers");
+        vmi__fix_register_dtb(vmi);
+        have_off = vmi__image_offset(vmi, &image_off);
+    }
+    vmi->os.kernel_pa_offset = image_off;
+    if (!vmi->types) vmi__scan_phys(vmi, "\x9f\xeb\x01\x00", 4, 4, vmi__btf_hit, NULL);
+    vmi__read_banner(vmi);
+    if (!vmi->os.release[0] && !vmi->os.version[0])
+        return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "no Linux kernel found (no VMCOREINFO, no linux_banner)");
+    vmi->os.os = VMI_OS_LINUX;
+    if (!vmi->os.os_source[0]) vmi__set_source(vmi->os.os_source, "linux_banner");
+    if (vmi->types) vmi__find_init_task(vmi, image_off, have_off);
+    return VMI_OK;
+}
+
+VMI_API const vmi_os_info *vmi_os_get_info(const vmi_instance *vmi) { return &vmi->os; }
+
+VMI_API vmi_status vmi_foreach_log_record(vmi_instance *vmi, vmi_log_fn fn, void *user) {
+    (void)fn, (void)user;
+    return vmi__fail(vmi, VMI_ERR_UNSUPPORTED, "the kernel log reader lands with its own change");
+}
+
+
 /* >>instance =============================================================== */
 VMI_API vmi_status vmi_paging_from_regs(const vmi_regs *regs, vmi_paging *out) {
     VMI_ASSERT(regs && out);
@@ -1916,6 +5403,11 @@ VMI_API void vmi_close(vmi_instance *vmi) {
     vmi__free(vmi, vmi->pc_hash);
     vmi__free(vmi, vmi->pc_data);
     vmi__free(vmi, vmi->v2p);
+    if (vmi->types) vmi__types_free(vmi->types);
+    if (vmi->ksyms) vmi__symtab_free(vmi, vmi->ksyms);
+    if (vmi->psyms) vmi__symtab_free(vmi, vmi->psyms);
+    vmi__free(vmi, vmi->vmcoreinfo);
+    vmi__free(vmi, vmi->lx);
     vmi->alloc.free(vmi, vmi->alloc.user);
 }
 
