@@ -5,7 +5,7 @@ WARN    = -Wall -Wextra -Wpedantic -Werror -Wshadow
 CWARN   = $(WARN) -Wstrict-prototypes
 SAN     = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 HEADERS = vmi.h vmi_file.h vmi_kvm.h vmi_xen.h
-UNITS   = test_paging test_mem test_cache test_file
+UNITS   = test_paging test_mem test_cache test_file test_types test_kallsyms
 FUZZ_SECONDS ?= 30
 
 .PHONY: all help test test-quick bench fuzz demo clean
@@ -48,7 +48,7 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(HEADERS)
 	clang -std=c99 -O1 -g $(CWARN) -fsanitize=fuzzer,address,undefined -I. $< -o $@
 
 test: all $(addprefix $(BUILD)/unit/,$(UNITS)) $(addprefix $(BUILD)/unit-san/,$(UNITS)) \
-      $(BUILD)/mkimage $(BUILD)/fuzz/fuzz_file $(BUILD)/fuzz/fuzz_paging
+      $(BUILD)/mkimage $(BUILD)/fuzz/fuzz_file $(BUILD)/fuzz/fuzz_paging $(BUILD)/fuzz/fuzz_types
 	sh tests/run.sh all
 
 test-quick: all $(addprefix $(BUILD)/unit/,$(UNITS)) $(addprefix $(BUILD)/unit-san/,$(UNITS)) $(BUILD)/mkimage
@@ -58,7 +58,7 @@ test-quick: all $(addprefix $(BUILD)/unit/,$(UNITS)) $(addprefix $(BUILD)/unit-s
 bench: $(BUILD)/bench
 	$(BUILD)/bench $(wildcard $(BUILD)/guests/x86_64/mem.elf)
 
-fuzz: $(BUILD)/fuzz/fuzz_file $(BUILD)/fuzz/fuzz_paging
+fuzz: $(BUILD)/fuzz/fuzz_file $(BUILD)/fuzz/fuzz_paging $(BUILD)/fuzz/fuzz_types
 	sh tests/fuzz/run.sh $(BUILD)/fuzz $(FUZZ_SECONDS)
 
 demo: all

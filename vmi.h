@@ -4643,7 +4643,7 @@ struct vmi__linux {
         task_state, task_exit_state, task_flags, task_start_boottime, task_signal, task_thread_node;
     int64_t mm_pgd, mm_arg_start, mm_arg_end, cred_uid, cred_euid, signal_nr_threads, signal_thread_head;
     int64_t mod_list, mod_name, mod_base, mod_size, mod_init_size;
-    uint64_t state_size, init_task;
+    uint64_t state_size, init_task, modules;
     int resolved;
 };
 
@@ -4936,13 +4936,16 @@ static int vmi__lx_module(vmi_instance *vmi, uint64_t node, void *user) {
     return w->fn(w->user, &m);
 }
 
+static void vmi__find_modules_head(vmi_instance *vmi);
+
 VMI_API vmi_status vmi_foreach_module(vmi_instance *vmi, vmi_module_fn fn, void *user) {
     vmi__mod_walk w;
     vmi_status st;
     if ((st = vmi__lx_ready(vmi)) != VMI_OK) return st;
     if (vmi->lx->mod_list < 0 || vmi->lx->mod_name < 0)
         return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "type information lacks struct module");
-    if ((st = vmi_ksym(vmi, "modules", &w.head)) != VMI_OK) return st;
+    if (!vmi->lx->modules && vmi_ksym(vmi, "modules", &vmi->lx->modules) != VMI_OK) vmi__find_modules_head(vmi);
+    if (!(w.head = vmi->lx->modules)) return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "the kernel's module list was not found");
     w.fn = fn, w.user = user;
     vmi__tick(vmi);
     return vmi__list_walk(vmi, w.head, VMI__MAX_MODULES, vmi__lx_module, &w);
@@ -5025,6 +5028,25 @@ static uint64_t vmi__arm64_tcr(const vmi_instance *vmi) {
     return ((64 - va_bits) & 63) | (tg0 << 14) | ((t1sz & 63) << 16) | (tg1 << 30);
 }
 
+/* 1: x86, 2: ARM, 0: not known, from the target or the kernel's entry code. */
+static int vmi__kernel_family(vmi_instance *vmi) {
+    static const char *const x86[] = {"entry_SYSCALL_64", "entry_INT80_32", "do_int80_syscall_32"};
+    static const char *const arm[] = {"vector_swi", "el0_svc", "__irq_svc", "el0t_64_sync"};
+    uint64_t va;
+    size_t i;
+    char err[VMI__ERR_MAX];
+    int family = 0;
+    if (vmi->be.arch == VMI_ARCH_X86 || vmi->be.arch == VMI_ARCH_X86_64) return 1;
+    if (vmi->be.arch == VMI_ARCH_ARM || vmi->be.arch == VMI_ARCH_AARCH64) return 2;
+    memcpy(err, vmi->err, sizeof err); /* probing is not an error */
+    for (i = 0; i < sizeof x86 / sizeof x86[0] && !family; i++)
+        if (vmi_ksym(vmi, x86[i], &va) == VMI_OK) family = 1;
+    for (i = 0; i < sizeof arm / sizeof arm[0] && !family; i++)
+        if (vmi_ksym(vmi, arm[i], &va) == VMI_OK) family = 2;
+    memcpy(vmi->err, err, sizeof err);
+    return family;
+}
+
 /* No register gave the root (raw images, ARM cores): try each mode the
    kernel's word size allows with the root its symbols name. */
 static vmi_status vmi__find_paging(vmi_instance *vmi, uint64_t image_off) {
@@ -5034,16 +5056,17 @@ static vmi_status vmi__find_paging(vmi_instance *vmi, uint64_t image_off) {
     uint64_t l5 = 0, va;
     const vmi__kallsyms_info *ks = vmi->ksyms ? vmi__symtab_kallsyms_info(vmi->ksyms) : NULL;
     unsigned ptr = ks ? ks->ptr_size : vmi->be.arch == VMI_ARCH_X86 || vmi->be.arch == VMI_ARCH_ARM ? 4 : 8;
+    int family = vmi__kernel_family(vmi); /* ARM tables can pass for x86 ones */
     vmi__vmcoreinfo_u64(vmi, "NUMBER(pgtable_l5_enabled)", 10, &l5);
     if (ptr == 8) {
-        if (l5) modes[nm++] = VMI_PAGING_LA57;
-        modes[nm++] = VMI_PAGING_IA32E;
-        modes[nm++] = VMI_PAGING_AARCH64;
+        if (family != 2 && l5) modes[nm++] = VMI_PAGING_LA57;
+        if (family != 2) modes[nm++] = VMI_PAGING_IA32E;
+        if (family != 1) modes[nm++] = VMI_PAGING_AARCH64;
     } else {
-        modes[nm++] = VMI_PAGING_PAE;
-        modes[nm++] = VMI_PAGING_LEGACY;
-        modes[nm++] = VMI_PAGING_LPAE;
-        modes[nm++] = VMI_PAGING_AARCH32;
+        if (family != 2) modes[nm++] = VMI_PAGING_PAE;
+        if (family != 2) modes[nm++] = VMI_PAGING_LEGACY;
+        if (family != 1) modes[nm++] = VMI_PAGING_LPAE;
+        if (family != 1) modes[nm++] = VMI_PAGING_AARCH32;
     }
     for (r = 0; r < sizeof roots / sizeof roots[0]; r++) {
         if (vmi_ksym(vmi, roots[r], &va) != VMI_OK) continue;
@@ -5136,6 +5159,53 @@ static void vmi__find_init_task(vmi_instance *vmi, uint64_t image_off, int have_
     if (!vmi->lx->init_task) vmi__scan_phys(vmi, "swapper\0", 8, 1, vmi__init_task_hit, &f);
 }
 
+/* `modules` without a data symbol (arm64's kallsyms lists text only): the
+   list head in the kernel image whose neighbours both lie outside the image
+   in module or vmalloc space (VMCOREINFO's MODULES_VADDR..VMALLOC_END), link
+   back to it, and hold a struct module with a printable name. */
+#define VMI__MODSCAN_LEN (64u << 20) /* of the image, from _stext */
+#define VMI__MODSCAN_CHUNK (1u << 20)
+
+static int vmi__module_head_ok(vmi_instance *vmi, uint64_t head, uint64_t next, uint64_t prev) {
+    uint64_t back;
+    char name[64];
+    size_t i;
+    if (vmi__kptr(vmi, next + vmi_addr_width(vmi), &back) != VMI_OK || back != head) return 0;
+    if (vmi__kptr(vmi, prev, &back) != VMI_OK || back != head) return 0;
+    if (vmi_read_va(vmi, vmi->paging.dtb, next - (uint64_t)vmi->lx->mod_list + (uint64_t)vmi->lx->mod_name,
+                    name, sizeof name, NULL) != VMI_OK)
+        return 0;
+    for (i = 0; i < sizeof name && name[i]; i++)
+        if (name[i] <= ' ' || name[i] > '~') return 0;
+    return i > 0 && i < sizeof name;
+}
+
+static void vmi__find_modules_head(vmi_instance *vmi) {
+    uint64_t lo, hi, stext, pa, avail, off, w = vmi_addr_width(vmi);
+    uint8_t *buf;
+    if (vmi->lx->modules || vmi->lx->mod_list < 0 || vmi->lx->mod_name < 0) return;
+    /* KASLR places arm64 modules near the image, in vmalloc space */
+    if (!vmi__vmcoreinfo_u64(vmi, "NUMBER(MODULES_VADDR)", 16, &lo) ||
+        (!vmi__vmcoreinfo_u64(vmi, "NUMBER(VMALLOC_END)", 16, &hi) &&
+         !vmi__vmcoreinfo_u64(vmi, "NUMBER(MODULES_END)", 16, &hi)) ||
+        vmi_ksym(vmi, "_stext", &stext) != VMI_OK ||
+        vmi__translate(vmi, vmi->paging.dtb, stext, &pa, &avail) != VMI_OK)
+        return;
+    if (!(buf = (uint8_t *)vmi__alloc(vmi, VMI__MODSCAN_CHUNK))) return;
+    for (off = 0; off < VMI__MODSCAN_LEN && !vmi->lx->modules; off += VMI__MODSCAN_CHUNK) {
+        size_t got = 0, i;
+        vmi__read_pa(vmi, pa + off, buf, VMI__MODSCAN_CHUNK, &got);
+        for (i = 0; i + 2 * w <= got && !vmi->lx->modules; i += w) {
+            uint64_t next = vmi__le(buf + i, (unsigned)w), prev = vmi__le(buf + i + w, (unsigned)w);
+            if (next >= lo && next < hi && prev >= lo && prev < hi && next - stext >= VMI__MODSCAN_LEN &&
+                prev - stext >= VMI__MODSCAN_LEN && vmi__module_head_ok(vmi, stext + off + i, next, prev))
+                vmi->lx->modules = stext + off + i;
+        }
+        if (got < VMI__MODSCAN_CHUNK) break;
+    }
+    vmi__free(vmi, buf);
+}
+
 /* The KASLR offset: VMCOREINFO says it (x86_64, arm64), else System.map's
    _stext against the running one. */
 static void vmi__find_slide(vmi_instance *vmi) {
@@ -5154,13 +5224,36 @@ static void vmi__find_slide(vmi_instance *vmi) {
     }
 }
 
+/* Text-only kallsyms lacks linux_banner: then the first "Linux version
+   RELEASE " in memory (the banner, or its copy in the kernel log). */
+static int vmi__banner_hit(vmi_instance *vmi, uint64_t pa, const uint8_t *at, size_t avail, void *user) {
+    char *nl;
+    (void)at, (void)avail, (void)user;
+    memset(vmi->os.version, 0, sizeof vmi->os.version);
+    if (vmi__read_pa(vmi, pa, vmi->os.version, sizeof vmi->os.version - 1, NULL) != VMI_OK) return 0;
+    char *hash;
+    if (!(nl = strchr(vmi->os.version, '\n'))) return vmi->os.version[0] = 0;
+    *nl = 0;
+    hash = strstr(vmi->os.version, " #"); /* UTS_VERSION: "#1 SMP ..."; skip damaged copies */
+    if (!hash || hash[2] < '0' || hash[2] > '9') return vmi->os.version[0] = 0;
+    return 1;
+}
+
 static void vmi__read_banner(vmi_instance *vmi) {
     uint64_t va;
-    char *nl;
+    char *nl, key[96];
+    char err[VMI__ERR_MAX];
+    memcpy(err, vmi->err, sizeof err);
     if (vmi_ksym(vmi, "linux_banner", &va) == VMI_OK &&
         vmi_read_str(vmi, vmi->paging.dtb, va, vmi->os.version, sizeof vmi->os.version, NULL) != VMI_ERR_NOT_PRESENT &&
         (nl = strchr(vmi->os.version, '\n')) != NULL)
         *nl = 0;
+    else if (vmi->os.release[0]) {
+        snprintf(key, sizeof key, "Linux version %s ", vmi->os.release);
+        vmi->os.version[0] = 0;
+        vmi__scan_phys(vmi, key, strlen(key), 1, vmi__banner_hit, NULL);
+    }
+    memcpy(vmi->err, err, sizeof err);
     if (!vmi->os.release[0] && !strncmp(vmi->os.version, "Linux version ", 14)) {
         size_t n = strcspn(vmi->os.version + 14, " ");
         memcpy(vmi->os.release, vmi->os.version + 14, n < 64 ? n : 64);

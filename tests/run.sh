@@ -57,7 +57,7 @@ compile_matrix() {
 }
 
 step compile-matrix compile_matrix
-for t in test_paging test_mem test_cache test_file; do
+for t in test_paging test_mem test_cache test_file test_types; do
     step "$t" "$B/unit/$t"
     step "$t-asan-ubsan" "$B/unit-san/$t"
 done
@@ -67,6 +67,12 @@ if [ "$mode" = all ]; then
     step guest-capture python3 tests/guests/lab.py capture all --jobs 2 --out "$B/guests"
     step guest-lab-check python3 tests/guests/check.py --out "$B/guests"
     step guests python3 tests/guests/test_guests.py --vmi "$B/vmi" --out "$B/guests"
+    step kallsyms-recovery "$B/unit/test_kallsyms" "$B/guests"
+    step kallsyms-recovery-asan-ubsan "$B/unit-san/test_kallsyms" "$B/guests"
+    for a in x86_64 arm64; do
+        step "btf-vs-pahole-$a" sh -c "python3 tests/guests/gen_expected.py $B/guests/$a/vmlinux.btf > $B/expected-$a.txt &&
+            $B/unit-san/test_types $B/guests/$a/vmlinux.btf $B/expected-$a.txt"
+    done
 fi
 echo
 [ -n "$failed_steps" ] && echo "failed steps:$failed_steps"
