@@ -673,10 +673,12 @@ static void vmi__log(vmi_instance *vmi, vmi_log_level level, const char *fmt, ..
    write `return vmi__fail(vmi, VMI_ERR_X, "...", ...)`. */
 static vmi_status vmi__fail(vmi_instance *vmi, vmi_status st, const char *fmt, ...) VMI__PRINTF(3, 4);
 static vmi_status vmi__fail(vmi_instance *vmi, vmi_status st, const char *fmt, ...) {
+    char msg[VMI__ERR_MAX]; /* the arguments may quote the previous error */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(vmi->err, sizeof vmi->err, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(vmi->err, msg, sizeof msg);
     vmi__log(vmi, VMI_LOG_DEBUG, "%s: %s", vmi_status_string(st), vmi->err);
     return st;
 }
@@ -4400,6 +4402,28 @@ static void vmi__set_source(char *dst, const char *src) {
     snprintf(dst, 96, "%s", src);
 }
 
+static vmi_status vmi__load_libvmi(vmi_instance *vmi, const char *text, size_t len);
+
+/* A decimal or 0x-hex number in [p, end), which need not be NUL-terminated. */
+static const char *vmi__parse_u64(const char *p, const char *end, uint64_t *v) {
+    int hex = end - p > 2 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X');
+    *v = 0;
+    for (p += hex ? 2 : 0; p < end; p++) {
+        int d = *p >= '0' && *p <= '9' ? *p - '0' : hex && (*p | 32) >= 'a' && (*p | 32) <= 'f' ? (*p | 32) - 'a' + 10 : -1;
+        if (d < 0) break;
+        *v = *v * (hex ? 16u : 10u) + (unsigned)d;
+    }
+    return p;
+}
+
+/* Whether the NUL-terminated `needle` occurs in d[0..n). */
+static int vmi__memfind(const uint8_t *d, size_t n, const char *needle) {
+    size_t k = strlen(needle), i;
+    for (i = 0; i + k <= n; i++)
+        if (d[i] == (uint8_t)needle[0] && !memcmp(d + i, needle, k)) return 1;
+    return 0;
+}
+
 static vmi_status vmi__adopt_types(vmi_instance *vmi, vmi_status st, vmi__types *t, const char *source) {
     if (st != VMI_OK) return vmi__fail(vmi, st, "%s: %s", source, vmi->err);
     if (vmi->types) vmi__types_free(vmi->types);
@@ -4429,6 +4453,7 @@ VMI_API vmi_status vmi_load_profile_mem(vmi_instance *vmi, const void *data, siz
         st = vmi__types_from_isf(&vmi->alloc, (const char *)d, len, &t, vmi->err, sizeof vmi->err);
         return vmi__adopt_types(vmi, st, t, "ISF profile");
     }
+    if (vmi__memfind(d, len, "linux_tasks")) return vmi__load_libvmi(vmi, (const char *)d, len);
     if ((st = vmi__symtab_from_sysmap(vmi, (const char *)d, len, &syms)) != VMI_OK)
         return vmi__fail(vmi, st, "profile is not BTF, a vmlinux ELF, ISF JSON or a System.map: %s", vmi->err);
     if (vmi->psyms) vmi__symtab_free(vmi, vmi->psyms);
@@ -4644,8 +4669,58 @@ struct vmi__linux {
     int64_t mm_pgd, mm_arg_start, mm_arg_end, cred_uid, cred_euid, signal_nr_threads, signal_thread_head;
     int64_t mod_list, mod_name, mod_base, mod_size, mod_init_size;
     uint64_t state_size, init_task, modules;
-    int resolved;
+    uint64_t cfg_init_task; /* LibVMI linux_init_task: a link-time address */
+    int resolved, from_config;
 };
+
+static vmi__linux *vmi__lx_get(vmi_instance *vmi) {
+    size_t i;
+    if (vmi->lx || !(vmi->lx = (vmi__linux *)vmi__alloc(vmi, sizeof *vmi->lx))) return vmi->lx;
+    for (i = 0; i < offsetof(vmi__linux, state_size) / sizeof(int64_t); i++) ((int64_t *)vmi->lx)[i] = -1;
+    return vmi->lx;
+}
+
+/* LibVMI's libvmi.conf offsets ("linux_tasks = 0x2f8;" ...), for users who
+   bring their config: enough for processes without any type information. */
+static const struct {
+    const char *key;
+    size_t at;
+} vmi__libvmi_keys[] = {
+    {"linux_tasks", offsetof(vmi__linux, task_tasks)}, {"linux_mm", offsetof(vmi__linux, task_mm)},
+    {"linux_pid", offsetof(vmi__linux, task_pid)},     {"linux_name", offsetof(vmi__linux, task_comm)},
+    {"linux_pgd", offsetof(vmi__linux, mm_pgd)},
+};
+
+static vmi_status vmi__load_libvmi(vmi_instance *vmi, const char *text, size_t len) {
+    vmi__linux *lx = vmi__lx_get(vmi);
+    size_t i, k, found = 0;
+    if (!lx) return vmi__fail(vmi, VMI_ERR_NOMEM, "Linux state");
+    for (i = 0; i < len;) {
+        char key[32];
+        const char *end;
+        size_t n = 0;
+        uint64_t v;
+        while (i < len && (text[i] == '_' || (text[i] >= 'a' && text[i] <= 'z') || (text[i] >= '0' && text[i] <= '9'))) {
+            if (n + 1 < sizeof key) key[n++] = text[i];
+            i++;
+        }
+        key[n] = 0;
+        if (!n) { i++; continue; }
+        while (i < len && (text[i] == ' ' || text[i] == '\t')) i++;
+        if (i >= len || text[i] != '=') continue;
+        for (i++; i < len && (text[i] == ' ' || text[i] == '\t'); i++) {}
+        if (i >= len || text[i] < '0' || text[i] > '9') continue;
+        end = vmi__parse_u64(text + i, text + len, &v);
+        i = (size_t)(end - text);
+        for (k = 0; k < sizeof vmi__libvmi_keys / sizeof vmi__libvmi_keys[0]; k++)
+            if (!strcmp(key, vmi__libvmi_keys[k].key)) *(int64_t *)((char *)lx + vmi__libvmi_keys[k].at) = (int64_t)v, found++;
+        if (!strcmp(key, "linux_init_task")) lx->cfg_init_task = v, found++;
+    }
+    if (!found) return vmi__fail(vmi, VMI_ERR_FORMAT, "LibVMI config: no linux_* offsets");
+    lx->from_config = 1;
+    lx->resolved = 0;
+    return VMI_OK;
+}
 
 typedef struct vmi__lx_spec {
     const char *type, *member;
@@ -4658,9 +4733,9 @@ typedef struct vmi__lx_spec {
 static const vmi__lx_spec vmi__lx_fields[] = {
     {"task_struct", "tasks", offsetof(vmi__linux, task_tasks), 1},
     {"task_struct", "pid", offsetof(vmi__linux, task_pid), 1},
-    {"task_struct", "tgid", offsetof(vmi__linux, task_tgid), 1},
+    {"task_struct", "tgid", offsetof(vmi__linux, task_tgid), 0},
     {"task_struct", "comm", offsetof(vmi__linux, task_comm), 1},
-    {"task_struct", "real_parent", offsetof(vmi__linux, task_real_parent), 1},
+    {"task_struct", "real_parent", offsetof(vmi__linux, task_real_parent), 0},
     {"task_struct", "mm", offsetof(vmi__linux, task_mm), 1},
     {"task_struct", "real_cred", offsetof(vmi__linux, task_real_cred), 0},
     {"task_struct", "__state", offsetof(vmi__linux, task_state), 0},
@@ -4693,12 +4768,10 @@ static vmi_status vmi__lx_resolve(vmi_instance *vmi) {
     uint64_t bits, size;
     uint32_t width;
     if (lx->resolved) return VMI_OK;
-    for (i = 0; i < sizeof vmi__lx_fields / sizeof vmi__lx_fields[0]; i++)
-        *(int64_t *)((char *)lx + vmi__lx_fields[i].at) = -1;
-    for (i = 0; i < sizeof vmi__lx_fields / sizeof vmi__lx_fields[0]; i++) {
+    for (i = 0; i < sizeof vmi__lx_fields / sizeof vmi__lx_fields[0] && vmi->types; i++) {
         const vmi__lx_spec *f = &vmi__lx_fields[i];
         int64_t *dst = (int64_t *)((char *)lx + f->at);
-        if (*dst >= 0) continue;
+        if (*dst >= 0) continue; /* set by a LibVMI config, or an earlier spelling */
         if (vmi__types_member(vmi->types, f->type, f->member, &bits, &width, &size) == VMI_OK) {
             *dst = (int64_t)(bits / 8);
             if (f->at == offsetof(vmi__linux, task_state)) lx->state_size = size;
@@ -4707,7 +4780,8 @@ static vmi_status vmi__lx_resolve(vmi_instance *vmi) {
     for (i = 0; i < sizeof vmi__lx_fields / sizeof vmi__lx_fields[0]; i++) {
         const vmi__lx_spec *f = &vmi__lx_fields[i];
         if (f->required && *(int64_t *)((char *)lx + f->at) < 0)
-            return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "type information lacks %s.%s", f->type, f->member);
+            return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "%s lacks %s.%s",
+                             vmi->types ? "type information" : "the LibVMI offsets", f->type, f->member);
     }
     lx->resolved = 1;
     return VMI_OK;
@@ -4783,7 +4857,7 @@ static vmi_status vmi__lx_task(vmi_instance *vmi, uint64_t task, vmi_process *p)
     p->task = task;
     if (vmi__kread(vmi, task + (uint64_t)lx->task_pid, 4, &v) != VMI_OK) return VMI_ERR_NOT_PRESENT;
     p->pid = (int32_t)v;
-    p->tgid = (int32_t)vmi__lx_field(vmi, task, lx->task_tgid, 4);
+    p->tgid = lx->task_tgid >= 0 ? (int32_t)vmi__lx_field(vmi, task, lx->task_tgid, 4) : p->pid;
     vmi_read_va(vmi, vmi->paging.dtb, task + (uint64_t)lx->task_comm, p->name, 16, NULL);
     p->name[16] = 0;
     parent = vmi__lx_field(vmi, task, lx->task_real_parent, w);
@@ -4838,7 +4912,8 @@ static int vmi__lx_task_node(vmi_instance *vmi, uint64_t node, void *user) {
 static vmi_status vmi__lx_ready(vmi_instance *vmi) {
     if (vmi->os.os != VMI_OS_LINUX || !vmi->lx)
         return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "no Linux kernel found (call vmi_os_init first)");
-    if (!vmi->types) return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "no type information: load a BTF or ISF profile");
+    if (!vmi->types && !vmi->lx->from_config)
+        return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "no type information: load a BTF, ISF or LibVMI profile");
     return vmi__lx_resolve(vmi);
 }
 
@@ -5264,8 +5339,7 @@ VMI_API vmi_status vmi_os_init(vmi_instance *vmi) {
     uint64_t image_off = 0;
     int have_off;
     char rel[65];
-    if (!vmi->lx && !(vmi->lx = (vmi__linux *)vmi__alloc(vmi, sizeof *vmi->lx)))
-        return vmi__fail(vmi, VMI_ERR_NOMEM, "Linux state");
+    if (!vmi__lx_get(vmi)) return vmi__fail(vmi, VMI_ERR_NOMEM, "Linux state");
     vmi__find_vmcoreinfo(vmi);
     if (vmi->vmcoreinfo && sscanf(vmi->vmcoreinfo, "OSRELEASE=%64s", rel) == 1) {
         memcpy(vmi->os.release, rel, sizeof rel);
@@ -5293,7 +5367,8 @@ VMI_API vmi_status vmi_os_init(vmi_instance *vmi) {
         return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "no Linux kernel found (no VMCOREINFO, no linux_banner)");
     vmi->os.os = VMI_OS_LINUX;
     if (!vmi->os.os_source[0]) vmi__set_source(vmi->os.os_source, "linux_banner");
-    if (vmi->types) vmi__find_init_task(vmi, image_off, have_off);
+    if (vmi->lx->cfg_init_task) vmi->lx->init_task = vmi->lx->cfg_init_task + vmi->os.kaslr_offset;
+    else if (vmi->types) vmi__find_init_task(vmi, image_off, have_off);
     return VMI_OK;
 }
 
