@@ -36,7 +36,8 @@
        >>symbols        symbol tables; >>sysmap System.map; >>kallsyms recovery
        >>profile-glue   loading profiles, type and symbol queries
        >>scan           searching guest-physical memory
-       >>linux          finding the kernel, processes, modules, kernel log
+       >>linux          finding the kernel, processes, modules
+       >>dmesg          the kernel log: the 5.10+ lockless printk ring buffer
        >>instance       open, close, registers, pause, caches
 
    Thread safety: an instance is not thread-safe; guard it with a lock or
@@ -5374,9 +5375,525 @@ VMI_API vmi_status vmi_os_init(vmi_instance *vmi) {
 
 VMI_API const vmi_os_info *vmi_os_get_info(const vmi_instance *vmi) { return &vmi->os; }
 
+/* >>dmesg ================================================================== */
+/* The kernel log: Linux 5.10+ lockless printk ring buffer
+   (kernel/printk/printk_ringbuffer.[ch], v5.10..v6.x).
+
+   printk_ringbuffer { desc_ring, text_data_ring, fail }
+     prb_desc_ring { unsigned int count_bits; prb_desc *descs; printk_info *infos;
+                     atomic_long_t head_id, tail_id; }
+     prb_desc      { atomic_long_t state_var; prb_data_blk_lpos text_blk_lpos { unsigned long begin, next; } }
+     printk_info   { u64 seq; u64 ts_nsec; u16 text_len; u8 facility; u8 flags:5, level:3; u32 caller_id; ... }
+     prb_data_ring { unsigned int size_bits; char *data; atomic_long_t head_lpos, tail_lpos; }
+   state_var: the state in its top two bits (0 reserved, 1 committed,
+   2 finalized, 3 reusable), the descriptor id in the rest. A data block is
+   { unsigned long id; char text[]; } aligned to sizeof(long); one that would
+   cross the end of the ring is stored at data[0] with `next` in the next wrap.
+
+   Guest memory is untrusted: count_bits, size_bits and the number of records
+   are capped, every id and lpos is checked against the ring's head and tail,
+   a record whose descriptor or data is inconsistent is skipped (and counted),
+   the data ring is read once into a buffer of our own, and every access to it
+   is bounds-checked. Little-endian guests only (as the rest of vmi.h). */
+
+#define VMI__PRB_MAX_COUNT_BITS 26u  /* descriptors: 64 Mi */
+#define VMI__PRB_MAX_SIZE_BITS 30u   /* text data ring: 1 GiB */
+#define VMI__PRB_MAX_RECORDS (1u << 21) /* records visited by one walk (newest kept) */
+#define VMI__PRB_CHUNK 512u          /* descriptors/infos read at a time */
+#define VMI__PRB_FAILED_LPOS 0x1u
+#define VMI__PRB_NO_LPOS 0x3u
+
+/* Offsets are bytes from the start of their struct unless said otherwise. */
+typedef struct vmi__prb_layout {
+    uint32_t long_size;  /* sizeof(unsigned long) == sizeof(atomic_long_t): 4 or 8 */
+    uint32_t ptr_size;   /* sizeof(void *): 4 or 8 */
+    uint64_t rb_size;    /* struct printk_ringbuffer */
+    uint64_t rb_desc_ring, rb_text_data_ring;
+    uint64_t dr_count_bits, dr_descs, dr_infos, dr_head_id, dr_tail_id;
+    uint64_t desc_size, desc_state_var, desc_text_blk_lpos; /* struct prb_desc */
+    uint64_t lpos_begin, lpos_next;                         /* struct prb_data_blk_lpos */
+    uint64_t info_size, info_seq, info_ts_nsec, info_text_len, info_facility;
+    uint64_t info_level_bit;   /* bit offset of printk_info.level */
+    uint32_t info_level_bits;  /* its width (3); 0: level unknown */
+    int has_facility;
+    uint64_t data_size_bits, data_data, data_head_lpos, data_tail_lpos; /* struct prb_data_ring */
+    const char *source;        /* "types" or "VMCOREINFO" */
+} vmi__prb_layout;
+
+/* What one walk saw, beside the records delivered. */
+typedef struct vmi__prb_stats {
+    uint64_t records;   /* delivered */
+    uint64_t skipped;   /* inconsistent descriptor or data block: not delivered */
+    uint64_t lost;      /* data-less (FAILED_LPOS) records: the kernel lost their text */
+    uint64_t unfinished;/* reserved (being written) or reusable descriptors */
+    uint64_t dropped;   /* older than the VMI__PRB_MAX_RECORDS newest */
+    uint32_t count_bits, size_bits;
+} vmi__prb_stats;
+
+/* Checks a filled layout: every member inside its struct, the sizes those of
+   the kernels we know. */
+static vmi_status vmi__prb_layout_check(vmi_instance *vmi, const vmi__prb_layout *L) {
+    const uint32_t ls = L->long_size, ps = L->ptr_size;
+    if ((ls != 4 && ls != 8) || (ps != 4 && ps != 8))
+        return vmi__fail(vmi, VMI_ERR_FORMAT, "printk ring buffer: long size %u, pointer size %u", ls, ps);
+    if (L->rb_size > 4096 || L->desc_size > 256 || L->info_size > 1024 || L->desc_size < 3u * ls ||
+        L->info_size < 24)
+        return vmi__fail(vmi, VMI_ERR_FORMAT,
+                         "printk ring buffer: implausible sizes (printk_ringbuffer %llu, prb_desc %llu, printk_info %llu)",
+                         (unsigned long long)L->rb_size, (unsigned long long)L->desc_size,
+                         (unsigned long long)L->info_size);
+    /* desc_ring and text_data_ring with their members inside printk_ringbuffer */
+    if (L->rb_desc_ring + L->dr_count_bits + 4 > L->rb_size || L->rb_desc_ring + L->dr_descs + ps > L->rb_size ||
+        L->rb_desc_ring + L->dr_infos + ps > L->rb_size || L->rb_desc_ring + L->dr_head_id + ls > L->rb_size ||
+        L->rb_desc_ring + L->dr_tail_id + ls > L->rb_size ||
+        L->rb_text_data_ring + L->data_size_bits + 4 > L->rb_size ||
+        L->rb_text_data_ring + L->data_data + ps > L->rb_size ||
+        L->rb_text_data_ring + L->data_head_lpos + ls > L->rb_size ||
+        L->rb_text_data_ring + L->data_tail_lpos + ls > L->rb_size)
+        return vmi__fail(vmi, VMI_ERR_FORMAT, "printk ring buffer: a member lies outside printk_ringbuffer (%llu bytes)",
+                         (unsigned long long)L->rb_size);
+    if (L->desc_state_var + ls > L->desc_size || L->desc_text_blk_lpos + L->lpos_begin + ls > L->desc_size ||
+        L->desc_text_blk_lpos + L->lpos_next + ls > L->desc_size)
+        return vmi__fail(vmi, VMI_ERR_FORMAT, "printk ring buffer: a member lies outside prb_desc (%llu bytes)",
+                         (unsigned long long)L->desc_size);
+    if (L->info_seq + 8 > L->info_size || L->info_ts_nsec + 8 > L->info_size || L->info_text_len + 2 > L->info_size ||
+        (L->has_facility && L->info_facility + 1 > L->info_size) ||
+        (L->info_level_bits && (L->info_level_bits > 8 || L->info_level_bit + L->info_level_bits > L->info_size * 8 ||
+                                (L->info_level_bit & 7) + L->info_level_bits > 8)))
+        return vmi__fail(vmi, VMI_ERR_FORMAT, "printk ring buffer: a member lies outside printk_info (%llu bytes)",
+                         (unsigned long long)L->info_size);
+    return VMI_OK;
+}
+
+/* One member from the type information: byte offset, and optionally its size. */
+static vmi_status vmi__prb_member(vmi_instance *vmi, const char *type, const char *member, uint64_t *off,
+                                  uint64_t *size) {
+    uint64_t bit = 0, sz = 0;
+    uint32_t bits = 0;
+    vmi_status st = vmi_member(vmi, type, member, &bit, &bits, &sz);
+    if (st != VMI_OK) return vmi__fail(vmi, st, "printk ring buffer: no member %s.%s in the type information", type, member);
+    *off = bit / 8;
+    if (size) *size = sz;
+    return VMI_OK;
+}
+
+static vmi_status vmi__prb_layout_types(vmi_instance *vmi, vmi__prb_layout *L) {
+    uint64_t sz_begin = 0, sz_head = 0, sz_descs = 0, sz_seq = 0, sz_ts = 0, sz_len = 0, sz_fac = 0, bit = 0, sz = 0,
+             tmp = 0;
+    uint32_t bits = 0;
+    vmi_status st;
+    memset(L, 0, sizeof *L);
+    L->source = "types";
+#define VMI__PRB_T(type, member, off, size) \
+    if ((st = vmi__prb_member(vmi, type, member, off, size)) != VMI_OK) return st
+    if ((st = vmi_type_size(vmi, "printk_ringbuffer", &L->rb_size)) != VMI_OK ||
+        (st = vmi_type_size(vmi, "prb_desc", &L->desc_size)) != VMI_OK ||
+        (st = vmi_type_size(vmi, "printk_info", &L->info_size)) != VMI_OK)
+        return vmi__fail(vmi, st, "printk ring buffer: printk_ringbuffer, prb_desc or printk_info missing from the type information (kernel before 5.10?)");
+    VMI__PRB_T("printk_ringbuffer", "desc_ring", &L->rb_desc_ring, NULL);
+    VMI__PRB_T("printk_ringbuffer", "text_data_ring", &L->rb_text_data_ring, NULL);
+    VMI__PRB_T("prb_desc_ring", "count_bits", &L->dr_count_bits, &tmp);
+    if (tmp != 4) return vmi__fail(vmi, VMI_ERR_FORMAT, "printk ring buffer: count_bits is %llu bytes", (unsigned long long)tmp);
+    VMI__PRB_T("prb_desc_ring", "descs", &L->dr_descs, &sz_descs);
+    VMI__PRB_T("prb_desc_ring", "infos", &L->dr_infos, NULL);
+    VMI__PRB_T("prb_desc_ring", "head_id", &L->dr_head_id, &sz_head);
+    VMI__PRB_T("prb_desc_ring", "tail_id", &L->dr_tail_id, NULL);
+    VMI__PRB_T("prb_desc", "state_var", &L->desc_state_var, NULL);
+    VMI__PRB_T("prb_desc", "text_blk_lpos", &L->desc_text_blk_lpos, NULL);
+    VMI__PRB_T("prb_data_blk_lpos", "begin", &L->lpos_begin, &sz_begin);
+    VMI__PRB_T("prb_data_blk_lpos", "next", &L->lpos_next, NULL);
+    VMI__PRB_T("printk_info", "seq", &L->info_seq, &sz_seq);
+    VMI__PRB_T("printk_info", "ts_nsec", &L->info_ts_nsec, &sz_ts);
+    VMI__PRB_T("printk_info", "text_len", &L->info_text_len, &sz_len);
+    VMI__PRB_T("prb_data_ring", "size_bits", &L->data_size_bits, &tmp);
+    if (tmp != 4) return vmi__fail(vmi, VMI_ERR_FORMAT, "printk ring buffer: size_bits is %llu bytes", (unsigned long long)tmp);
+    VMI__PRB_T("prb_data_ring", "data", &L->data_data, NULL);
+    VMI__PRB_T("prb_data_ring", "head_lpos", &L->data_head_lpos, NULL);
+    VMI__PRB_T("prb_data_ring", "tail_lpos", &L->data_tail_lpos, NULL);
+#undef VMI__PRB_T
+    if (sz_seq != 8 || sz_ts != 8 || sz_len != 2)
+        return vmi__fail(vmi, VMI_ERR_FORMAT, "printk ring buffer: printk_info seq/ts_nsec/text_len are %llu/%llu/%llu bytes",
+                         (unsigned long long)sz_seq, (unsigned long long)sz_ts, (unsigned long long)sz_len);
+    if (sz_begin != sz_head)
+        return vmi__fail(vmi, VMI_ERR_FORMAT, "printk ring buffer: unsigned long (%llu) and atomic_long_t (%llu) differ",
+                         (unsigned long long)sz_begin, (unsigned long long)sz_head);
+    L->long_size = (uint32_t)sz_begin;
+    /* Linux: sizeof(void *) == sizeof(long); trust the type info when it knows */
+    L->ptr_size = sz_descs == 4 || sz_descs == 8 ? (uint32_t)sz_descs : L->long_size;
+    /* facility and level are optional: without them records still read */
+    if (vmi_member(vmi, "printk_info", "facility", &bit, &bits, &sz_fac) == VMI_OK && !bits && sz_fac == 1) {
+        L->info_facility = bit / 8;
+        L->has_facility = 1;
+    }
+    if (vmi_member(vmi, "printk_info", "level", &bit, &bits, &sz) == VMI_OK && bits >= 1 && bits <= 8) {
+        L->info_level_bit = bit;
+        L->info_level_bits = bits;
+    }
+    return vmi__prb_layout_check(vmi, L);
+}
+
+/* The value of "KEY=" in a VMCOREINFO text, NUL-terminated into buf. */
+static int vmi__prb_vmci_get(const char *s, size_t len, const char *key, char *buf, size_t cap) {
+    size_t klen = strlen(key), i = 0;
+    while (i < len) {
+        size_t e = i;
+        while (e < len && s[e] != '\n' && s[e] != '\0') e++;
+        if (e - i > klen && memcmp(s + i, key, klen) == 0 && s[i + klen] == '=') {
+            size_t n = e - (i + klen + 1);
+            if (n == 0 || n >= cap) return 0;
+            memcpy(buf, s + i + klen + 1, n);
+            buf[n] = '\0';
+            return 1;
+        }
+        i = e + 1;
+    }
+    return 0;
+}
+
+/* OFFSET(...) and SIZE(...) values are decimal (printk.c, vmcoreinfo %lu). */
+static int vmi__prb_vmci_num(const char *s, size_t len, const char *key, uint64_t *out) {
+    char buf[32];
+    uint64_t v = 0;
+    size_t i;
+    if (!vmi__prb_vmci_get(s, len, key, buf, sizeof buf)) return 0;
+    for (i = 0; buf[i]; i++) {
+        if (buf[i] < '0' || buf[i] > '9' || v > (UINT64_MAX - 9) / 10) return 0;
+        v = v * 10 + (uint64_t)(buf[i] - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+static vmi_status vmi__prb_layout_vmcoreinfo(vmi_instance *vmi, const char *vmcoreinfo, size_t len, vmi__prb_layout *L) {
+    static const struct {
+        const char *key;
+        size_t off;
+    } keys[] = {
+#define VMI__PRB_K(k, f) {k, offsetof(vmi__prb_layout, f)}
+        VMI__PRB_K("SIZE(printk_ringbuffer)", rb_size),
+        VMI__PRB_K("OFFSET(printk_ringbuffer.desc_ring)", rb_desc_ring),
+        VMI__PRB_K("OFFSET(printk_ringbuffer.text_data_ring)", rb_text_data_ring),
+        VMI__PRB_K("OFFSET(prb_desc_ring.count_bits)", dr_count_bits),
+        VMI__PRB_K("OFFSET(prb_desc_ring.descs)", dr_descs),
+        VMI__PRB_K("OFFSET(prb_desc_ring.infos)", dr_infos),
+        VMI__PRB_K("OFFSET(prb_desc_ring.head_id)", dr_head_id),
+        VMI__PRB_K("OFFSET(prb_desc_ring.tail_id)", dr_tail_id),
+        VMI__PRB_K("SIZE(prb_desc)", desc_size),
+        VMI__PRB_K("OFFSET(prb_desc.state_var)", desc_state_var),
+        VMI__PRB_K("OFFSET(prb_desc.text_blk_lpos)", desc_text_blk_lpos),
+        VMI__PRB_K("OFFSET(prb_data_blk_lpos.begin)", lpos_begin),
+        VMI__PRB_K("OFFSET(prb_data_blk_lpos.next)", lpos_next),
+        VMI__PRB_K("SIZE(printk_info)", info_size),
+        VMI__PRB_K("OFFSET(printk_info.seq)", info_seq),
+        VMI__PRB_K("OFFSET(printk_info.ts_nsec)", info_ts_nsec),
+        VMI__PRB_K("OFFSET(printk_info.text_len)", info_text_len),
+        VMI__PRB_K("OFFSET(prb_data_ring.size_bits)", data_size_bits),
+        VMI__PRB_K("OFFSET(prb_data_ring.data)", data_data),
+        VMI__PRB_K("OFFSET(prb_data_ring.head_lpos)", data_head_lpos),
+        VMI__PRB_K("OFFSET(prb_data_ring.tail_lpos)", data_tail_lpos),
+#undef VMI__PRB_K
+    };
+    uint64_t along, lpos_size, caller;
+    size_t i;
+    memset(L, 0, sizeof *L);
+    L->source = "VMCOREINFO";
+    if (!vmcoreinfo) return vmi__fail(vmi, VMI_ERR_ARG, "printk ring buffer: no VMCOREINFO text");
+    for (i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (!vmi__prb_vmci_num(vmcoreinfo, len, keys[i].key, (uint64_t *)(void *)((char *)L + keys[i].off)))
+            return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "printk ring buffer: VMCOREINFO has no %s (kernel before 5.10?)",
+                             keys[i].key);
+    if (!vmi__prb_vmci_num(vmcoreinfo, len, "SIZE(atomic_long_t)", &along) ||
+        !vmi__prb_vmci_num(vmcoreinfo, len, "SIZE(prb_data_blk_lpos)", &lpos_size))
+        return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "printk ring buffer: VMCOREINFO has no SIZE(atomic_long_t) or SIZE(prb_data_blk_lpos)");
+    if (lpos_size != 2 * along)
+        return vmi__fail(vmi, VMI_ERR_FORMAT, "printk ring buffer: VMCOREINFO SIZE(prb_data_blk_lpos) %llu is not twice SIZE(atomic_long_t) %llu",
+                         (unsigned long long)lpos_size, (unsigned long long)along);
+    L->long_size = (uint32_t)(along <= 8 ? along : 0);
+    L->ptr_size = L->long_size; /* Linux: sizeof(long) == sizeof(void *) */
+    /* facility and level have no VMCOREINFO line; since 5.10 they follow
+       text_len as u8 facility, u8 flags:5 level:3, then u32 caller_id (which
+       is exported, and confirms the layout). */
+    if (vmi__prb_vmci_num(vmcoreinfo, len, "OFFSET(printk_info.caller_id)", &caller) && caller == L->info_text_len + 4) {
+        L->info_facility = L->info_text_len + 2;
+        L->has_facility = 1;
+        L->info_level_bit = (L->info_text_len + 3) * 8 + 5;
+        L->info_level_bits = 3;
+    }
+    return vmi__prb_layout_check(vmi, L);
+}
+
+static uint64_t vmi__prb_get(const uint8_t *p, unsigned n) {
+    uint64_t v = 0;
+    while (n--) v = (v << 8) | p[n];
+    return v;
+}
+
+/* A record's text in the data ring copy, as get_data()/copy_data() find it. */
+typedef struct vmi__prb_ring {
+    const uint8_t *data;   /* our copy of the text data ring */
+    uint64_t size, valid;  /* ring size; bytes of it that could be read */
+    uint64_t lmask;        /* all ones in unsigned long */
+    uint32_t size_bits, ls;
+    uint64_t head, tail;   /* head_lpos, tail_lpos */
+} vmi__prb_ring;
+
+/* 1: text found (*text, *avail bytes), 0: data-less record with no text
+   (NO_LPOS: empty), -1: lost (FAILED_LPOS), -2: inconsistent. */
+static int vmi__prb_text(const vmi__prb_ring *R, uint64_t id, uint64_t begin, uint64_t next, const uint8_t **text,
+                         uint64_t *avail) {
+    uint64_t off, size, span;
+    if ((begin & 1) && (next & 1)) { /* LPOS_DATALESS */
+        if (begin == VMI__PRB_NO_LPOS && next == VMI__PRB_NO_LPOS) return 0;
+        return -1;
+    }
+    /* inside the live window [tail_lpos, head_lpos] */
+    span = (R->head - R->tail) & R->lmask;
+    if (((begin - R->tail) & R->lmask) > span || ((next - R->tail) & R->lmask) > span) return -2;
+    if ((begin >> R->size_bits) == (next >> R->size_bits) && begin < next) {
+        off = begin & (R->size - 1); /* regular block */
+        size = next - begin;
+    } else if ((((begin + R->size) & R->lmask) >> R->size_bits) == (next >> R->size_bits)) {
+        off = 0; /* wrapping block: its data at the start of the ring */
+        size = next & (R->size - 1);
+    } else {
+        return -2;
+    }
+    if ((begin | next) & (R->ls - 1)) return -2; /* blocks are aligned to the ID size */
+    if (size < R->ls || off + size > R->size || off + size > R->valid) return -2;
+    if (vmi__prb_get(R->data + off, R->ls) != id) return -2; /* the block's ID is its descriptor's */
+    *text = R->data + off + R->ls;
+    *avail = size - R->ls;
+    return 1;
+}
+
+static vmi_status vmi__prb_walk_stats(vmi_instance *vmi, uint64_t prb_va, const vmi__prb_layout *L, vmi_log_fn fn,
+                                      void *user, vmi__prb_stats *stats) {
+    uint8_t rb[4096];
+    vmi__prb_ring R;
+    vmi__prb_stats S;
+    uint8_t *ring = NULL, *descs = NULL, *infos = NULL;
+    uint64_t count, cmask, idmask, head_id, tail_id, n, i, descs_va, infos_va, data_va, last_seq = 0;
+    uint64_t chunk_first = 0, chunk_n = 0, chunk_dvalid = 0, chunk_ivalid = 0;
+    int have_seq = 0;
+    size_t done = 0;
+    unsigned ls, ps;
+    vmi_status st;
+
+    memset(&S, 0, sizeof S);
+    if (stats) *stats = S;
+    if (!L || !fn) return vmi__fail(vmi, VMI_ERR_ARG, "printk ring buffer: no layout or callback");
+    if ((st = vmi__prb_layout_check(vmi, L)) != VMI_OK) return st;
+    ls = L->long_size;
+    ps = L->ptr_size;
+    if ((st = vmi_read_kva(vmi, prb_va, rb, (size_t)L->rb_size, NULL)) != VMI_OK)
+        return vmi__fail(vmi, st, "printk ring buffer: cannot read printk_ringbuffer at 0x%llx: %s",
+                         (unsigned long long)prb_va, vmi_last_error(vmi));
+
+    /* the descriptor ring */
+    S.count_bits = (uint32_t)vmi__prb_get(rb + L->rb_desc_ring + L->dr_count_bits, 4);
+    S.size_bits = (uint32_t)vmi__prb_get(rb + L->rb_text_data_ring + L->data_size_bits, 4);
+    if (stats) *stats = S;
+    if (S.count_bits > VMI__PRB_MAX_COUNT_BITS)
+        return vmi__fail(vmi, VMI_ERR_FORMAT, "printk ring buffer: count_bits %u is over %u", S.count_bits,
+                         VMI__PRB_MAX_COUNT_BITS);
+    if (S.size_bits < 3 || S.size_bits > VMI__PRB_MAX_SIZE_BITS || S.size_bits >= ls * 8 ||
+        ((uint64_t)1 << S.size_bits) > vmi_memory_size(vmi)) /* no bigger than the guest's RAM */
+        return vmi__fail(vmi, VMI_ERR_FORMAT, "printk ring buffer: size_bits %u is outside 3..%u or above RAM",
+                         S.size_bits, VMI__PRB_MAX_SIZE_BITS);
+    count = (uint64_t)1 << S.count_bits;
+    cmask = count - 1;
+    R.lmask = ls == 8 ? UINT64_MAX : 0xffffffffu;
+    idmask = R.lmask >> 2; /* DESC_ID_MASK: the state takes the top two bits */
+    descs_va = vmi__prb_get(rb + L->rb_desc_ring + L->dr_descs, ps);
+    infos_va = vmi__prb_get(rb + L->rb_desc_ring + L->dr_infos, ps);
+    head_id = vmi__prb_get(rb + L->rb_desc_ring + L->dr_head_id, ls) & idmask;
+    tail_id = vmi__prb_get(rb + L->rb_desc_ring + L->dr_tail_id, ls) & idmask;
+    n = ((head_id - tail_id) & idmask) + 1;
+    if (n > count)
+        return vmi__fail(vmi, VMI_ERR_FORMAT,
+                         "printk ring buffer: head id 0x%llx and tail id 0x%llx are %llu apart in a ring of %llu",
+                         (unsigned long long)head_id, (unsigned long long)tail_id, (unsigned long long)(n - 1),
+                         (unsigned long long)count);
+    if (n > VMI__PRB_MAX_RECORDS) { /* keep the newest */
+        S.dropped = n - VMI__PRB_MAX_RECORDS;
+        tail_id = (head_id - (VMI__PRB_MAX_RECORDS - 1)) & idmask;
+        n = VMI__PRB_MAX_RECORDS;
+    }
+
+    /* the text data ring, read in one go */
+    R.size_bits = S.size_bits;
+    R.size = (uint64_t)1 << S.size_bits;
+    R.ls = ls;
+    data_va = vmi__prb_get(rb + L->rb_text_data_ring + L->data_data, ps);
+    R.head = vmi__prb_get(rb + L->rb_text_data_ring + L->data_head_lpos, ls);
+    R.tail = vmi__prb_get(rb + L->rb_text_data_ring + L->data_tail_lpos, ls);
+    if (((R.head - R.tail) & R.lmask) > R.size || ((R.head | R.tail) & (ls - 1)))
+        return vmi__fail(vmi, VMI_ERR_FORMAT,
+                         "printk ring buffer: data head lpos 0x%llx and tail lpos 0x%llx do not fit a ring of %llu bytes",
+                         (unsigned long long)R.head, (unsigned long long)R.tail, (unsigned long long)R.size);
+    if ((uint64_t)(size_t)R.size != R.size) return vmi__fail(vmi, VMI_ERR_LIMIT, "printk ring buffer: ring too large");
+    /* not zeroed: only the R.valid bytes read from the guest are ever looked at */
+    ring = (uint8_t *)vmi->alloc.alloc((size_t)R.size, vmi->alloc.user);
+    descs = (uint8_t *)vmi__alloc(vmi, (size_t)(VMI__PRB_CHUNK * L->desc_size));
+    infos = (uint8_t *)vmi__alloc(vmi, (size_t)(VMI__PRB_CHUNK * L->info_size));
+    if (!ring || !descs || !infos) {
+        st = vmi__fail(vmi, VMI_ERR_NOMEM, "printk ring buffer: %llu bytes for the text ring",
+                       (unsigned long long)R.size);
+        goto out;
+    }
+    st = vmi_read_kva(vmi, data_va, ring, (size_t)R.size, &done);
+    if (st != VMI_OK && !done) {
+        st = vmi__fail(vmi, st, "printk ring buffer: cannot read the text data ring at 0x%llx: %s",
+                       (unsigned long long)data_va, vmi_last_error(vmi));
+        goto out;
+    }
+    R.data = ring;
+    R.valid = done; /* a partly readable ring: records past it are skipped */
+
+    /* tail to head: ids (and so sequence numbers) in order */
+    for (i = 0; i < n; i++) {
+        uint64_t id = (tail_id + i) & idmask, idx = id & cmask, sv, seq, begin, next, avail, tl;
+        const uint8_t *d, *inf, *text = NULL;
+        unsigned state;
+        int r;
+        if (i % VMI__PRB_CHUNK == 0 || idx < chunk_first || idx >= chunk_first + chunk_n) {
+            /* the next run of descriptors and infos, up to the end of the arrays */
+            uint64_t want = vmi__min64(vmi__min64(n - i, VMI__PRB_CHUNK), count - idx);
+            size_t dd = 0, di = 0;
+            chunk_first = idx;
+            chunk_n = want;
+            (void)vmi_read_kva(vmi, descs_va + idx * L->desc_size, descs, (size_t)(want * L->desc_size), &dd);
+            (void)vmi_read_kva(vmi, infos_va + idx * L->info_size, infos, (size_t)(want * L->info_size), &di);
+            chunk_dvalid = dd / L->desc_size;
+            chunk_ivalid = di / L->info_size;
+        }
+        if (idx - chunk_first >= chunk_dvalid || idx - chunk_first >= chunk_ivalid) {
+            S.skipped++; /* unreadable descriptor */
+            continue;
+        }
+        d = descs + (idx - chunk_first) * L->desc_size;
+        inf = infos + (idx - chunk_first) * L->info_size;
+        sv = vmi__prb_get(d + L->desc_state_var, ls);
+        state = (unsigned)(sv >> (ls * 8 - 2)) & 3u;
+        if ((sv & idmask) != id) {
+            S.skipped++; /* desc_miss: the slot holds another id */
+            continue;
+        }
+        if (state == 0 || state == 3) { /* reserved or reusable */
+            S.unfinished++;
+            continue;
+        }
+        seq = vmi__prb_get(inf + L->info_seq, 8);
+        if ((seq & cmask) != idx || (have_seq && seq <= last_seq)) {
+            S.skipped++; /* a sequence number the slot cannot hold, or out of order */
+            continue;
+        }
+        begin = vmi__prb_get(d + L->desc_text_blk_lpos + L->lpos_begin, ls);
+        next = vmi__prb_get(d + L->desc_text_blk_lpos + L->lpos_next, ls);
+        tl = vmi__prb_get(inf + L->info_text_len, 2);
+        r = vmi__prb_text(&R, id, begin, next, &text, &avail);
+        if (r == -1) {
+            S.lost++;
+            continue;
+        }
+        if (r == -2 || (r == 1 && avail < tl) || (r == 0 && tl != 0)) {
+            S.skipped++;
+            continue;
+        }
+        {
+            vmi_log_record rec;
+            rec.seq = seq;
+            rec.ts_nsec = vmi__prb_get(inf + L->info_ts_nsec, 8);
+            rec.facility = L->has_facility ? inf[L->info_facility] : 0;
+            rec.level = L->info_level_bits
+                            ? (uint32_t)(inf[L->info_level_bit / 8] >> (L->info_level_bit % 8)) &
+                                  ((1u << L->info_level_bits) - 1u)
+                            : 0;
+            rec.text = r == 1 ? (const char *)text : "";
+            rec.len = (size_t)tl;
+            last_seq = seq;
+            have_seq = 1;
+            S.records++;
+            if (fn(user, &rec)) break;
+        }
+    }
+    st = VMI_OK;
+    if (S.skipped)
+        vmi__log(vmi, VMI_LOG_WARN, "printk ring buffer: %llu inconsistent records skipped",
+                 (unsigned long long)S.skipped);
+out:
+    vmi__free(vmi, ring);
+    vmi__free(vmi, descs);
+    vmi__free(vmi, infos);
+    if (stats) *stats = S;
+    return st;
+}
+
+/* prb_va: the ring buffer itself, i.e. the value of the kernel's `prb`
+   pointer (read the pointer at symbol `prb` first). Records go to fn in
+   sequence order; fn returns nonzero to stop. rec->text points into a
+   buffer of ours, valid during the call. */
+static vmi_status vmi__prb_walk(vmi_instance *vmi, uint64_t prb_va, const vmi__prb_layout *L, vmi_log_fn fn,
+                                void *user) {
+    return vmi__prb_walk_stats(vmi, prb_va, L, fn, user, NULL);
+}
+
+/* SYMBOL(name)=hex from a VMCOREINFO text (runtime addresses: KASLR included). */
+static int vmi__prb_vmci_sym(const char *s, size_t len, const char *key, uint64_t *out) {
+    char buf[40];
+    uint64_t v = 0;
+    size_t i;
+    if (!vmi__prb_vmci_get(s, len, key, buf, sizeof buf)) return 0;
+    for (i = 0; buf[i]; i++) {
+        char c = buf[i];
+        unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0')
+                     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+                     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10) : 16u;
+        if (d > 15 || i >= 16) return 0;
+        v = v << 4 | d;
+    }
+    *out = v;
+    return 1;
+}
+
+/* The whole of vmi_foreach_log_record: the layout from the type information,
+   else from the target's VMCOREINFO note; `prb` from the symbols, else from
+   VMCOREINFO's SYMBOL(prb); then the walk. vmcoreinfo/len: a VMCOREINFO text
+   the caller found elsewhere (e.g. in guest memory), or NULL to ask the
+   backend for its "VMCOREINFO" note. */
+static vmi_status vmi__prb_foreach(vmi_instance *vmi, const char *vmcoreinfo, size_t vlen, vmi_log_fn fn, void *user) {
+    vmi__prb_layout L;
+    uint64_t sym = 0, prb_va = 0;
+    vmi_status st;
+    char why[VMI__ERR_MAX];
+    if (!vmcoreinfo) {
+        const void *note = NULL;
+        size_t nlen = 0;
+        if (vmi->be.get_note && vmi->be.get_note(vmi->be.ctx, "VMCOREINFO", &note, &nlen) == VMI_OK && note) {
+            vmcoreinfo = (const char *)note;
+            vlen = nlen;
+        }
+    }
+    st = vmi__prb_layout_types(vmi, &L);
+    if (st != VMI_OK) {
+        snprintf(why, sizeof why, "%s", vmi->err);
+        if (!vmcoreinfo)
+            return vmi__fail(vmi, st, "%s; and no VMCOREINFO to fall back on", why);
+        if ((st = vmi__prb_layout_vmcoreinfo(vmi, vmcoreinfo, vlen, &L)) != VMI_OK) return st;
+    }
+    if (vmi_ksym(vmi, "prb", &sym) != VMI_OK && !(vmcoreinfo && vmi__prb_vmci_sym(vmcoreinfo, vlen, "SYMBOL(prb)", &sym)))
+        return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "printk ring buffer: no symbol prb (kernel before 5.10, or no symbols)");
+    if ((st = vmi__read_le_va(vmi, vmi->paging.dtb, sym, L.ptr_size, &prb_va)) != VMI_OK)
+        return vmi__fail(vmi, st, "printk ring buffer: cannot read prb at 0x%llx: %s", (unsigned long long)sym,
+                         vmi_last_error(vmi));
+    return vmi__prb_walk(vmi, prb_va, &L, fn, user);
+}
+
 VMI_API vmi_status vmi_foreach_log_record(vmi_instance *vmi, vmi_log_fn fn, void *user) {
-    (void)fn, (void)user;
-    return vmi__fail(vmi, VMI_ERR_UNSUPPORTED, "the kernel log reader lands with its own change");
+    if (!fn) return vmi__fail(vmi, VMI_ERR_ARG, "vmi_foreach_log_record: no callback");
+    if (!vmi->vmcoreinfo) vmi__find_vmcoreinfo(vmi);
+    vmi__tick(vmi);
+    return vmi__prb_foreach(vmi, vmi->vmcoreinfo, vmi->vmcoreinfo ? strlen(vmi->vmcoreinfo) : 0, fn, user);
 }
 
 

@@ -69,6 +69,8 @@ if [ "$mode" = all ]; then
     step guests python3 tests/guests/test_guests.py --vmi "$B/vmi" --out "$B/guests"
     step kallsyms-recovery "$B/unit/test_kallsyms" "$B/guests"
     step kallsyms-recovery-asan-ubsan "$B/unit-san/test_kallsyms" "$B/guests"
+    step kernel-log "$B/unit/test_dmesg" "$B/guests"
+    step kernel-log-asan-ubsan "$B/unit-san/test_dmesg" "$B/guests"
     for a in x86_64 arm64; do
         step "btf-vs-pahole-$a" sh -c "python3 tests/guests/gen_expected.py $B/guests/$a/vmlinux.btf > $B/expected-$a.txt &&
             $B/unit-san/test_types $B/guests/$a/vmlinux.btf $B/expected-$a.txt"
