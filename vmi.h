@@ -4668,7 +4668,7 @@ struct vmi__linux {
     int64_t task_tasks, task_pid, task_tgid, task_comm, task_real_parent, task_mm, task_real_cred,
         task_state, task_exit_state, task_flags, task_start_boottime, task_signal, task_thread_node;
     int64_t mm_pgd, mm_arg_start, mm_arg_end, cred_uid, cred_euid, signal_nr_threads, signal_thread_head;
-    int64_t mod_list, mod_name, mod_base, mod_size, mod_init_size;
+    int64_t mod_list, mod_name, mod_base, mod_size, mod_init_size, mod_state;
     uint64_t state_size, init_task, modules;
     uint64_t cfg_init_task; /* LibVMI linux_init_task: a link-time address */
     int resolved, from_config;
@@ -4761,6 +4761,7 @@ static const vmi__lx_spec vmi__lx_fields[] = {
     {"module", "core_layout.size", offsetof(vmi__linux, mod_size), 0},
     {"module", "mem.size", offsetof(vmi__linux, mod_size), 0},
     {"module", "init_layout.size", offsetof(vmi__linux, mod_init_size), 0},
+    {"module", "state", offsetof(vmi__linux, mod_state), 0},
 };
 
 static vmi_status vmi__lx_resolve(vmi_instance *vmi) {
@@ -5235,10 +5236,11 @@ static void vmi__find_init_task(vmi_instance *vmi, uint64_t image_off, int have_
     if (!vmi->lx->init_task) vmi__scan_phys(vmi, "swapper\0", 8, 1, vmi__init_task_hit, &f);
 }
 
-/* `modules` without a data symbol (arm64's kallsyms lists text only): the
-   list head in the kernel image whose neighbours both lie outside the image
-   in module or vmalloc space (VMCOREINFO's MODULES_VADDR..VMALLOC_END), link
-   back to it, and hold a struct module with a printable name. */
+/* `modules` without a data symbol (kallsyms of text only): the list head in
+   the kernel image whose neighbours both lie outside the image in module or
+   vmalloc space (VMCOREINFO's MODULES_VADDR..VMALLOC_END where it says so),
+   link back to it, and hold a struct module with a sane state and a
+   printable name. */
 #define VMI__MODSCAN_LEN (64u << 20) /* of the image, from _stext */
 #define VMI__MODSCAN_CHUNK (1u << 20)
 
@@ -5247,9 +5249,11 @@ static int vmi__module_head_ok(vmi_instance *vmi, uint64_t head, uint64_t next, 
     char name[64];
     size_t i;
     if (vmi__kptr(vmi, next + vmi_addr_width(vmi), &back) != VMI_OK || back != head) return 0;
+    uint64_t mod = next - (uint64_t)vmi->lx->mod_list, state;
     if (vmi__kptr(vmi, prev, &back) != VMI_OK || back != head) return 0;
-    if (vmi_read_va(vmi, vmi->paging.dtb, next - (uint64_t)vmi->lx->mod_list + (uint64_t)vmi->lx->mod_name,
-                    name, sizeof name, NULL) != VMI_OK)
+    if (vmi->lx->mod_state >= 0 && (vmi__kread(vmi, mod + (uint64_t)vmi->lx->mod_state, 4, &state) != VMI_OK || state > 3))
+        return 0; /* enum module_state: LIVE, COMING, GOING, UNFORMED */
+    if (vmi_read_va(vmi, vmi->paging.dtb, mod + (uint64_t)vmi->lx->mod_name, name, sizeof name, NULL) != VMI_OK)
         return 0;
     for (i = 0; i < sizeof name && name[i]; i++)
         if (name[i] <= ' ' || name[i] > '~') return 0;
@@ -5260,11 +5264,15 @@ static void vmi__find_modules_head(vmi_instance *vmi) {
     uint64_t lo, hi, stext, pa, avail, off, w = vmi_addr_width(vmi);
     uint8_t *buf;
     if (vmi->lx->modules || vmi->lx->mod_list < 0 || vmi->lx->mod_name < 0) return;
-    /* KASLR places arm64 modules near the image, in vmalloc space */
+    /* KASLR places arm64 modules near the image, in vmalloc space; the
+       32-bit kernels put them just below PAGE_OFFSET (ARM) or in vmalloc */
     if (!vmi__vmcoreinfo_u64(vmi, "NUMBER(MODULES_VADDR)", 16, &lo) ||
         (!vmi__vmcoreinfo_u64(vmi, "NUMBER(VMALLOC_END)", 16, &hi) &&
-         !vmi__vmcoreinfo_u64(vmi, "NUMBER(MODULES_END)", 16, &hi)) ||
-        vmi_ksym(vmi, "_stext", &stext) != VMI_OK ||
+         !vmi__vmcoreinfo_u64(vmi, "NUMBER(MODULES_END)", 16, &hi))) {
+        lo = w == 4 ? 0xbf000000u : 0x8000000000000000ull;
+        hi = w == 4 ? 0xffffffffu : ~0ull;
+    }
+    if (vmi_ksym(vmi, "_stext", &stext) != VMI_OK ||
         vmi__translate(vmi, vmi->paging.dtb, stext, &pa, &avail) != VMI_OK)
         return;
     if (!(buf = (uint8_t *)vmi__alloc(vmi, VMI__MODSCAN_CHUNK))) return;
