@@ -471,7 +471,7 @@ VMI_API vmi_status vmi_foreach_module(vmi_instance *vmi, vmi_module_fn fn, void 
 typedef struct vmi_log_record {
     uint64_t seq, ts_nsec;
     uint32_t level, facility;
-    const char *text; /* not NUL-terminated */
+    const char *text; /* not NUL-terminated; valid during the callback only */
     size_t len;
 } vmi_log_record;
 typedef int (*vmi_log_fn)(void *user, const vmi_log_record *rec);
@@ -4545,6 +4545,8 @@ static int vmi__vmcoreinfo_u64(const vmi_instance *vmi, const char *key, int bas
     return 0;
 }
 
+static int vmi__lx_found_sym(const vmi_instance *vmi, const char *name, uint64_t *va);
+
 /* Symbols, in order of trust: recovered kallsyms, a System.map, an ISF's
    symbols (both slid by the KASLR offset), VMCOREINFO's SYMBOL() lines. */
 VMI_API vmi_status vmi_ksym(vmi_instance *vmi, const char *name, uint64_t *va) {
@@ -4557,6 +4559,7 @@ VMI_API vmi_status vmi_ksym(vmi_instance *vmi, const char *name, uint64_t *va) {
     }
     snprintf(key, sizeof key, "SYMBOL(%s)", name);
     if (vmi__vmcoreinfo_u64(vmi, key, 16, va)) return VMI_OK;
+    if (vmi__lx_found_sym(vmi, name, va)) return VMI_OK;
     *va = 0;
     return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "symbol %s not found", name);
 }
@@ -4723,6 +4726,15 @@ static vmi_status vmi__load_libvmi(vmi_instance *vmi, const char *text, size_t l
     return VMI_OK;
 }
 
+/* Data symbols vmi_os_init or vmi_foreach_module found by their structure. */
+static int vmi__lx_found_sym(const vmi_instance *vmi, const char *name, uint64_t *va) {
+    if (!vmi->lx) return 0;
+    if (!strcmp(name, "init_task")) *va = vmi->lx->init_task;
+    else if (!strcmp(name, "modules")) *va = vmi->lx->modules;
+    else return 0;
+    return *va != 0;
+}
+
 typedef struct vmi__lx_spec {
     const char *type, *member;
     size_t at; /* offsetof in vmi__linux */
@@ -4804,7 +4816,7 @@ static vmi_status vmi__kptr(vmi_instance *vmi, uint64_t va, uint64_t *out) {
    by Brent's method within twice its length. */
 typedef int (*vmi__node_fn)(vmi_instance *vmi, uint64_t node, void *user);
 
-static vmi_status vmi__list_walk(vmi_instance *vmi, uint64_t head, uint64_t cap, vmi__node_fn fn, void *user) {
+static vmi_status vmi__list_pass(vmi_instance *vmi, uint64_t head, uint64_t cap, vmi__node_fn fn, void *user) {
     uint64_t node, mark = head, steps = 0, power = 1, lam = 0;
     vmi_status st = vmi__kptr(vmi, head, &node);
     while (st == VMI_OK && node != head) {
@@ -4819,11 +4831,18 @@ static vmi_status vmi__list_walk(vmi_instance *vmi, uint64_t head, uint64_t cap,
             power <<= 1;
             lam = 0;
         }
-        if (fn(vmi, node, user)) return VMI_OK;
+        if (fn && fn(vmi, node, user)) return VMI_OK;
         st = vmi__kptr(vmi, node, &node);
     }
     return st == VMI_OK ? VMI_OK : vmi__fail(vmi, st, "list at 0x%llx broken after %llu entries: %s",
                                               (unsigned long long)head, (unsigned long long)steps, vmi->err);
+}
+
+/* The chain is checked whole before any callback, so a caller never sees
+   the entries a cycle would repeat. */
+static vmi_status vmi__list_walk(vmi_instance *vmi, uint64_t head, uint64_t cap, vmi__node_fn fn, void *user) {
+    vmi_status st = vmi__list_pass(vmi, head, cap, NULL, NULL);
+    return st == VMI_OK ? vmi__list_pass(vmi, head, cap, fn, user) : st;
 }
 
 /* fs/proc/array.c: task_state_index(), "RSDTtXZPI". */
@@ -5071,6 +5090,10 @@ static int vmi__image_offset(vmi_instance *vmi, uint64_t *off) {
         return 1;
     }
     if (vmi__vmcoreinfo_u64(vmi, "NUMBER(kimage_voffset)", 16, off)) return 1;
+    if (vmi__vmcoreinfo_u64(vmi, "NUMBER(phys_base)", 10, &pa)) { /* x86_64: __START_KERNEL_map - phys_base */
+        *off = 0xffffffff80000000ull - pa;
+        return 1;
+    }
     if (vmi->paging.mode > VMI_PAGING_OFF && vmi_ksym(vmi, "_stext", &va) == VMI_OK &&
         vmi__translate(vmi, vmi->paging.dtb, va, &pa, &avail) == VMI_OK) {
         *off = va - pa;
@@ -5355,14 +5378,18 @@ VMI_API vmi_status vmi_os_init(vmi_instance *vmi) {
         vmi__set_source(vmi->os.os_source, "VMCOREINFO note in memory");
     }
     if (!vmi->ksyms && vmi__kallsyms_recover(vmi, &vmi->ksyms) == VMI_OK)
-        vmi__set_source(vmi->os.symbols_source, "kallsyms recovered from memory");
+        snprintf(vmi->os.symbols_source, sizeof vmi->os.symbols_source,
+                 "kallsyms recovered from memory, token table at pa 0x%llx",
+                 (unsigned long long)vmi__symtab_kallsyms_info(vmi->ksyms)->token_table_pa);
     else if (vmi->psyms)
         vmi__set_source(vmi->os.symbols_source, "System.map profile");
     vmi->os.nsymbols = vmi__symtab_count(vmi->ksyms ? vmi->ksyms : vmi->psyms);
     vmi__find_slide(vmi);
     have_off = vmi__image_offset(vmi, &image_off);
     if (vmi->paging.mode <= VMI_PAGING_OFF) {
-        if (!have_off) return vmi__fail(vmi, VMI_ERR_NO_PAGING, "kernel image not located: no kallsyms, VMCOREINFO or profile");
+        if (!have_off)
+            return vmi__fail(vmi, VMI_ERR_NO_PAGING, "kernel image not located: kallsyms %s, VMCOREINFO %s",
+                             vmi->ksyms ? "found" : "not found", vmi->vmcoreinfo ? "without its load offset" : "not found");
         if (vmi__find_paging(vmi, image_off) != VMI_OK) return VMI_ERR_NO_PAGING;
     } else {
         vmi__set_source(vmi->os.paging_source, "vCPU 0 registers");

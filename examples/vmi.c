@@ -4,6 +4,13 @@
        vmi read      TARGET ADDR LEN        hexdump (or --raw bytes) of guest memory
        vmi translate TARGET VA              a page-table walk, level by level
        vmi write     TARGET ADDR HEXBYTES   patch guest memory (with --write)
+       vmi ps        TARGET                 the guest's processes (Linux)
+       vmi modules   TARGET                 its loaded kernel modules
+       vmi sym       TARGET NAME|ADDR       a kernel symbol's address, or ADDR as sym+off
+       vmi syms      TARGET                 every kernel symbol, as /proc/kallsyms
+       vmi dmesg     TARGET                 the kernel log
+       vmi offset    TARGET TYPE[.MEMBER]   a member's offset (or a type's size)
+       vmi isf       TARGET -o FILE         the types and symbols as a Volatility3 ISF
 
    Build: gcc -std=c99 -O2 -Wall -Wextra -I. examples/vmi.c -o build/vmi
    Options, output formats and exit codes: examples/README.md.
@@ -22,6 +29,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__unix__)
+#include <sys/ioctl.h>
+#endif
 
 #if defined(__GNUC__) || defined(__clang__)
 #define CLI_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -35,9 +45,16 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
 static const char cli_usage_text[] =
     "usage: vmi info      TARGET [options]\n"
-    "       vmi read      TARGET ADDR LEN [--phys | --dtb X | --kernel] [--raw] [options]\n"
-    "       vmi translate TARGET VA [--dtb X] [options]\n"
-    "       vmi write     TARGET ADDR HEXBYTES --write [--phys | --dtb X | --kernel] [options]\n"
+    "       vmi read      TARGET ADDR LEN [--phys | --dtb X | --kernel | --pid N] [--raw] [options]\n"
+    "       vmi translate TARGET VA [--dtb X | --pid N] [options]\n"
+    "       vmi write     TARGET ADDR HEXBYTES --write [--phys | --dtb X | --kernel | --pid N] [options]\n"
+    "       vmi ps        TARGET [--threads] [options]\n"
+    "       vmi modules   TARGET [options]\n"
+    "       vmi sym       TARGET NAME|ADDR [options]\n"
+    "       vmi syms      TARGET [options]\n"
+    "       vmi dmesg     TARGET [options]\n"
+    "       vmi offset    TARGET TYPE[.MEMBER] [options]\n"
+    "       vmi isf       TARGET -o FILE [options]\n"
     "       vmi help | --help | --version\n";
 
 static const char cli_options_text[] =
@@ -55,8 +72,14 @@ static const char cli_options_text[] =
     "  --base X                 raw images: guest-physical address of file offset 0\n"
     "  --format raw|lime|elf    do not detect the format from the content\n"
     "  --write                  open TARGET writable (needed by vmi write)\n"
+    "  --profile FILE           BTF, vmlinux, ISF JSON or System.map (repeatable)\n"
+    "  --pid N                  read, write, translate: through process N's page tables\n"
+    "  --threads                ps: every thread, not only thread-group leaders\n"
+    "  -o FILE                  isf: the file to write\n"
     "Numbers are decimal or hex with 0x. Registers in the target (ELF cores) give the\n"
-    "paging mode and DTB of vCPU 0; --mode, --dtb and --tcr override them.\n";
+    "paging mode and DTB of vCPU 0; --mode, --dtb and --tcr override them. The Linux\n"
+    "commands (and --pid, --profile) find the kernel in memory first: its symbols,\n"
+    "types, KASLR offset and, without registers, the paging.\n";
 
 /* ---- errors ---------------------------------------------------------------- */
 
@@ -279,15 +302,16 @@ static void cli_json_error(cli_json *j, vmi_status st, const char *detail)
 enum {
     CLI_OPT_JSON, CLI_OPT_MODE, CLI_OPT_DTB, CLI_OPT_TCR, CLI_OPT_GRANULE, CLI_OPT_VA_BITS,
     CLI_OPT_BASE, CLI_OPT_FORMAT, CLI_OPT_WRITE, CLI_OPT_PHYS, CLI_OPT_KERNEL, CLI_OPT_RAW,
-    CLI_OPT_HELP, CLI_OPT_VERSION, CLI_OPT_COUNT
+    CLI_OPT_HELP, CLI_OPT_VERSION, CLI_OPT_PROFILE, CLI_OPT_PID, CLI_OPT_THREADS, CLI_OPT_OUTPUT,
+    CLI_OPT_COUNT
 };
 #define CLI_BIT(id) (1u << (id))
 #define CLI_COMMON                                                                        \
     (CLI_BIT(CLI_OPT_JSON) | CLI_BIT(CLI_OPT_MODE) | CLI_BIT(CLI_OPT_DTB) |               \
      CLI_BIT(CLI_OPT_TCR) | CLI_BIT(CLI_OPT_GRANULE) | CLI_BIT(CLI_OPT_VA_BITS) |         \
      CLI_BIT(CLI_OPT_BASE) | CLI_BIT(CLI_OPT_FORMAT) | CLI_BIT(CLI_OPT_WRITE) |           \
-     CLI_BIT(CLI_OPT_HELP) | CLI_BIT(CLI_OPT_VERSION))
-#define CLI_SPACE (CLI_BIT(CLI_OPT_PHYS) | CLI_BIT(CLI_OPT_KERNEL))
+     CLI_BIT(CLI_OPT_HELP) | CLI_BIT(CLI_OPT_VERSION) | CLI_BIT(CLI_OPT_PROFILE))
+#define CLI_SPACE (CLI_BIT(CLI_OPT_PHYS) | CLI_BIT(CLI_OPT_KERNEL) | CLI_BIT(CLI_OPT_PID))
 #define CLI_PAGING_OPTS                                                                   \
     (CLI_BIT(CLI_OPT_MODE) | CLI_BIT(CLI_OPT_DTB) | CLI_BIT(CLI_OPT_TCR) |                \
      CLI_BIT(CLI_OPT_GRANULE) | CLI_BIT(CLI_OPT_VA_BITS))
@@ -298,16 +322,21 @@ static const struct cli_optdef {
 } cli_optdefs[CLI_OPT_COUNT] = {
     {"--json", 0},   {"--mode", 1},  {"--dtb", 1},   {"--tcr", 1},    {"--granule", 1},
     {"--va-bits", 1}, {"--base", 1}, {"--format", 1}, {"--write", 0},  {"--phys", 0},
-    {"--kernel", 0}, {"--raw", 0},   {"--help", 0},  {"--version", 0}};
+    {"--kernel", 0}, {"--raw", 0},   {"--help", 0},  {"--version", 0}, {"--profile", 1},
+    {"--pid", 1},    {"--threads", 0}, {"-o", 1}};
 
 /* Where the paging mode or the DTB came from. */
-typedef enum cli_source { CLI_SRC_UNKNOWN, CLI_SRC_REGS, CLI_SRC_OPTIONS } cli_source;
+typedef enum cli_source { CLI_SRC_UNKNOWN, CLI_SRC_REGS, CLI_SRC_OPTIONS, CLI_SRC_OS } cli_source;
 
 static const char *const cli_source_text[] = {"unknown", "from vCPU 0 registers",
-                                              "from --mode/--dtb"};
-static const char *const cli_source_json[] = {"unknown", "vcpu0", "options"};
+                                              "from --mode/--dtb", "found in memory"};
+static const char *const cli_source_json[] = {"unknown", "vcpu0", "options", "os"};
 
 #define CLI_MAX_POS 4 /* command, TARGET and two more */
+#define CLI_MAX_PROFILES 8
+
+/* How a command needs the OS layer (vmi_os_init). */
+enum { CLI_OS_NO, CLI_OS_NEEDED, CLI_OS_OPTIONAL };
 
 typedef struct cli cli;
 typedef struct cli_cmd {
@@ -315,6 +344,7 @@ typedef struct cli_cmd {
     unsigned nargs; /* after the command */
     const char *args;
     unsigned allowed; /* CLI_BIT()s */
+    int os;           /* CLI_OS_* */
     int (*run)(cli *c);
 } cli_cmd;
 
@@ -323,13 +353,18 @@ struct cli {
     unsigned npos;
     unsigned seen;
     const char *value[CLI_OPT_COUNT];
+    const char *profiles[CLI_MAX_PROFILES];
+    unsigned nprofiles;
     const cli_cmd *cmd;
     /* resolved options */
     vmi_paging_mode mode;
-    uint64_t dtb, tcr, base;
+    uint64_t dtb, tcr, base, pid;
     /* the open target */
     vmi_instance *vmi;
     cli_source mode_src, dtb_src;
+    vmi_status os_status; /* of vmi_os_init, when it ran */
+    char os_error[256];
+    uint64_t pid_dtb;     /* --pid: the process's page-table root */
     cli_json json;
 };
 
@@ -355,6 +390,11 @@ static int cli_parse_option(cli *c, int argc, char **argv, int *i)
         return cli_usage("%s needs a value", cli_optdefs[id].name);
     c->value[id] = cli_optdefs[id].has_value ? (eq ? eq + 1 : argv[++*i]) : "";
     c->seen |= CLI_BIT(id);
+    if (id == CLI_OPT_PROFILE) {
+        if (c->nprofiles == CLI_MAX_PROFILES)
+            return cli_usage("more than %d --profile options", CLI_MAX_PROFILES);
+        c->profiles[c->nprofiles++] = c->value[id];
+    }
     return CLI_OK;
 }
 
@@ -423,6 +463,9 @@ static int cli_resolve_options(cli *c)
         rc = cli_number("--tcr", c->value[CLI_OPT_TCR], &c->tcr);
     if (rc == CLI_OK && cli_has(c, CLI_OPT_BASE))
         rc = cli_number("--base", c->value[CLI_OPT_BASE], &c->base);
+    if (rc == CLI_OK && cli_has(c, CLI_OPT_PID) &&
+        (rc = cli_number("--pid", c->value[CLI_OPT_PID], &c->pid)) == CLI_OK && c->pid > INT64_MAX)
+        return cli_error(CLI_USAGE, NULL, "--pid %s is not a process id", c->value[CLI_OPT_PID]);
     if (rc == CLI_OK && (cli_has(c, CLI_OPT_GRANULE) || cli_has(c, CLI_OPT_VA_BITS)))
         rc = cli_resolve_tcr(c);
     if (rc == CLI_OK && cli_has(c, CLI_OPT_RAW) && cli_has(c, CLI_OPT_JSON))
@@ -430,6 +473,10 @@ static int cli_resolve_options(cli *c)
     if (rc == CLI_OK && cli_has(c, CLI_OPT_PHYS) &&
         (cli_has(c, CLI_OPT_KERNEL) || cli_has(c, CLI_OPT_DTB)))
         return cli_usage("--phys reads physical memory: it takes no --dtb or --kernel");
+    if (rc == CLI_OK && cli_has(c, CLI_OPT_PID) &&
+        (cli_has(c, CLI_OPT_PHYS) || cli_has(c, CLI_OPT_KERNEL)))
+        return cli_usage("--pid reads through the process's page tables: it takes no --phys "
+                         "or --kernel");
     return rc;
 }
 
@@ -487,12 +534,39 @@ static int cli_apply_paging(cli *c)
     return CLI_OK;
 }
 
+/* The --profile files, then vmi_os_init: the kernel's symbols, types, KASLR
+   offset and, where no register gave it, the paging. It runs after
+   cli_apply_paging, so --mode and --dtb win. */
+static int cli_os_init(cli *c)
+{
+    uint64_t dtb = vmi_kernel_dtb(c->vmi);
+    unsigned i;
+    for (i = 0; i < c->nprofiles; i++)
+        if (vmi_load_profile(c->vmi, c->profiles[i]) != VMI_OK)
+            return cli_error(CLI_FAIL, vmi_last_error(c->vmi), "profile %s", c->profiles[i]);
+    c->os_status = vmi_os_init(c->vmi);
+    if (c->os_status != VMI_OK) {
+        snprintf(c->os_error, sizeof c->os_error, "%s", vmi_last_error(c->vmi));
+        if (c->cmd->os != CLI_OS_NEEDED && !cli_has(c, CLI_OPT_PID))
+            return CLI_OK;
+        return cli_error(CLI_FAIL, c->os_error, "%s: no operating system found", c->pos[1]);
+    }
+    if (c->mode_src == CLI_SRC_UNKNOWN && vmi_get_paging(c->vmi)->mode != VMI_PAGING_UNKNOWN)
+        c->mode_src = CLI_SRC_OS;
+    if (c->dtb_src != CLI_SRC_OPTIONS && vmi_kernel_dtb(c->vmi) != dtb)
+        c->dtb_src = CLI_SRC_OS; /* found, or a register's KPTI user root fixed */
+    if (cli_has(c, CLI_OPT_PID) && vmi_pid_to_dtb(c->vmi, (int64_t)c->pid, &c->pid_dtb) != VMI_OK)
+        return cli_error(CLI_FAIL, vmi_last_error(c->vmi), "--pid %" PRIu64, c->pid);
+    return CLI_OK;
+}
+
 static int cli_open(cli *c)
 {
     const char *target = c->pos[1];
     vmi_desc desc;
     vmi_status st;
     char err[512];
+    int rc;
     memset(&desc, 0, sizeof desc);
     st = cli_open_backend(c, target, &desc.backend, err, sizeof err);
     if (st != VMI_OK)
@@ -501,7 +575,14 @@ static int cli_open(cli *c)
     st = vmi_open(&desc, &c->vmi);
     if (st != VMI_OK)
         return cli_error(CLI_FAIL, vmi_status_string(st), "open %s", target);
-    return cli_apply_paging(c);
+    if ((rc = cli_apply_paging(c)) != CLI_OK)
+        return rc;
+    /* Reads of virtual memory without a paging mode (raw and LiME images)
+       try to find it from the kernel too. */
+    if (c->cmd->os != CLI_OS_NO || cli_has(c, CLI_OPT_PID) || cli_has(c, CLI_OPT_PROFILE) ||
+        (!cli_has(c, CLI_OPT_PHYS) && vmi_get_paging(c->vmi)->mode == VMI_PAGING_UNKNOWN))
+        return cli_os_init(c);
+    return CLI_OK;
 }
 
 /* Virtual addresses need a mode, and a root unless paging is off. */
@@ -510,9 +591,11 @@ static int cli_need_paging(const cli *c)
     const vmi_paging *p = vmi_get_paging(c->vmi);
     if (p->mode == VMI_PAGING_UNKNOWN)
         return cli_error(CLI_USAGE, NULL,
-                         "%s: paging mode unknown (no registers in the target): give --mode "
-                         "and --dtb%s",
-                         c->pos[1], c->cmd->allowed & CLI_SPACE ? ", or use --phys" : "");
+                         "%s: paging mode unknown (no registers in the target%s%s): give "
+                         "--mode and --dtb%s",
+                         c->pos[1], c->os_status != VMI_OK ? ", no kernel found: " : "",
+                         c->os_status != VMI_OK ? c->os_error : "",
+                         c->cmd->allowed & CLI_SPACE ? ", or use --phys" : "");
     if (p->mode != VMI_PAGING_OFF && c->dtb_src == CLI_SRC_UNKNOWN)
         return cli_error(CLI_USAGE, NULL, "%s: no page-table root known: give --dtb",
                          c->pos[1]);
@@ -621,6 +704,47 @@ static void cli_info_vcpus_text(cli *c)
     }
 }
 
+static const char *cli_os_name(vmi_os os)
+{
+    return os == VMI_OS_LINUX ? "linux" : os == VMI_OS_WINDOWS ? "windows" : "unknown";
+}
+
+/* "label     value (how it was found)"; guest strings made safe to print. */
+static void cli_text_found(const char *label, const char *value, const char *source)
+{
+    printf("%-9s ", label);
+    cli_put_safe(stdout, value);
+    if (source && *source) {
+        fputs(" (", stdout);
+        cli_put_safe(stdout, source);
+        putchar(')');
+    }
+    putchar('\n');
+}
+
+static void cli_info_os_text(const cli *c)
+{
+    const vmi_os_info *os = vmi_os_get_info(c->vmi);
+    char v[64];
+    if (c->os_status != VMI_OK) {
+        cli_text_found("os", "not found", c->os_error);
+        return;
+    }
+    cli_text_found("os", cli_os_name(os->os), os->os_source);
+    cli_text_found("release", os->release, NULL);
+    cli_text_found("banner", os->version, NULL);
+    snprintf(v, sizeof v, "0x%" PRIx64, os->kaslr_offset);
+    cli_text_found("kaslr", v, os->slide_source);
+    snprintf(v, sizeof v, "VA - PA 0x%" PRIx64, os->kernel_pa_offset);
+    cli_text_found("kernel", v, NULL);
+    snprintf(v, sizeof v, "%zu", os->nsymbols);
+    cli_text_found("symbols", v, os->symbols_source);
+    snprintf(v, sizeof v, "%zu", os->ntypes);
+    cli_text_found("types", v, os->types_source);
+    cli_text_found("os paging", vmi_paging_mode_name(vmi_get_paging(c->vmi)->mode),
+                   os->paging_source);
+}
+
 static void cli_info_text(cli *c)
 {
     const vmi_backend *be = vmi_get_backend(c->vmi);
@@ -646,6 +770,7 @@ static void cli_info_text(cli *c)
         printf("dtb       0x%016" PRIx64 " (%s)\n", p->dtb, cli_source_text[c->dtb_src]);
     if (cli_arm_mode(p->mode))
         printf("tcr       0x%" PRIx64 "\n", p->tcr);
+    cli_info_os_text(c);
 }
 
 static void cli_info_vcpus_json(cli *c)
@@ -678,6 +803,41 @@ static void cli_info_vcpus_json(cli *c)
     cli_json_close(j, ']');
 }
 
+/* A string of vmi_os_info: null when the OS was not found or it is empty. */
+static void cli_json_os_str(cli *c, const char *key, const char *s)
+{
+    cli_json_str(&c->json, key, c->os_status == VMI_OK && *s ? s : NULL);
+}
+
+static void cli_info_os_json(cli *c)
+{
+    cli_json *j = &c->json;
+    const vmi_os_info *os = vmi_os_get_info(c->vmi);
+    int ok = c->os_status == VMI_OK;
+    cli_json_open(j, "os", '{');
+    cli_json_os_str(c, "name", cli_os_name(os->os));
+    cli_json_os_str(c, "source", os->os_source);
+    cli_json_os_str(c, "release", os->release);
+    cli_json_os_str(c, "banner", os->version);
+    if (ok) {
+        cli_json_hex(j, "kaslr_offset", os->kaslr_offset);
+        cli_json_hex(j, "kernel_pa_offset", os->kernel_pa_offset);
+        cli_json_num(j, "symbols", os->nsymbols);
+        cli_json_num(j, "types", os->ntypes);
+    } else {
+        cli_json_str(j, "kaslr_offset", NULL);
+        cli_json_str(j, "kernel_pa_offset", NULL);
+        cli_json_str(j, "symbols", NULL);
+        cli_json_str(j, "types", NULL);
+    }
+    cli_json_os_str(c, "kaslr_source", os->slide_source);
+    cli_json_os_str(c, "symbols_source", os->symbols_source);
+    cli_json_os_str(c, "types_source", os->types_source);
+    cli_json_os_str(c, "paging_source", os->paging_source);
+    cli_json_error(j, c->os_status, ok ? NULL : c->os_error);
+    cli_json_close(j, '}');
+}
+
 static void cli_info_json(cli *c)
 {
     cli_json *j = &c->json;
@@ -708,6 +868,7 @@ static void cli_info_json(cli *c)
     cli_json_str(j, "dtb_source", cli_source_json[c->dtb_src]);
     cli_json_hex(j, "tcr", p->tcr);
     cli_json_close(j, '}');
+    cli_info_os_json(c);
     cli_json_close(j, '}');
 }
 
@@ -725,12 +886,19 @@ static int cli_cmd_info(cli *c)
 
 /* ---- read and write ------------------------------------------------------------- */
 
-/* ADDR in the space the options name: physical, or virtual through the
-   kernel DTB (which --dtb sets). */
+/* The root of virtual accesses: the process's with --pid (found once, as
+   vmi_read_pid would on every call), else the kernel's (which --dtb sets). */
+static uint64_t cli_dtb(const cli *c)
+{
+    return cli_has(c, CLI_OPT_PID) ? c->pid_dtb : vmi_kernel_dtb(c->vmi);
+}
+
+/* ADDR in the space the options name: physical, or virtual through
+   cli_dtb. */
 static vmi_status cli_access(cli *c, uint64_t addr, uint8_t *rbuf, const uint8_t *wbuf,
                              size_t n, size_t *done)
 {
-    uint64_t dtb = vmi_kernel_dtb(c->vmi);
+    uint64_t dtb = cli_dtb(c);
     if (cli_has(c, CLI_OPT_PHYS))
         return wbuf ? vmi_write_pa(c->vmi, addr, wbuf, n, done)
                     : vmi_read_pa(c->vmi, addr, rbuf, n, done);
@@ -756,7 +924,11 @@ static void cli_json_access_head(cli *c, uint64_t addr)
     if (cli_has(c, CLI_OPT_PHYS))
         cli_json_str(j, "dtb", NULL);
     else
-        cli_json_hex(j, "dtb", vmi_kernel_dtb(c->vmi));
+        cli_json_hex(j, "dtb", cli_dtb(c));
+    if (cli_has(c, CLI_OPT_PID))
+        cli_json_num(j, "pid", c->pid);
+    else
+        cli_json_str(j, "pid", NULL);
     cli_json_hex(j, "address", addr);
 }
 
@@ -941,7 +1113,7 @@ static void cli_walk_json(cli *c, uint64_t va, const vmi_walk *w, vmi_status st)
     cli_json_str(j, "target", c->pos[1]);
     cli_json_str(j, "mode", vmi_paging_mode_name(vmi_get_paging(c->vmi)->mode));
     cli_json_hex(j, "va", va);
-    cli_json_hex(j, "dtb", vmi_kernel_dtb(c->vmi));
+    cli_json_hex(j, "dtb", cli_dtb(c));
     cli_json_open(j, "levels", '[');
     for (l = 0; l < w->nlevels && l < VMI_WALK_MAX_LEVELS; l++) {
         cli_json_open(j, NULL, '{');
@@ -978,7 +1150,7 @@ static int cli_cmd_translate(cli *c)
     int rc = cli_number("VA", c->pos[2], &va);
     if (rc != CLI_OK || (rc = cli_open_space(c)) != CLI_OK)
         return rc;
-    st = vmi_translate_walk(c->vmi, vmi_kernel_dtb(c->vmi), va, &w);
+    st = vmi_translate_walk(c->vmi, cli_dtb(c), va, &w);
     if (cli_has(c, CLI_OPT_JSON))
         cli_walk_json(c, va, &w, st);
     else
@@ -988,13 +1160,453 @@ static int cli_cmd_translate(cli *c)
     return CLI_OK;
 }
 
+/* ---- Linux views ------------------------------------------------------------------ */
+
+/* A growing array of fixed-size items. Walks are collected whole, so one
+   that fails half-way prints its error and nothing else. */
+typedef struct cli_vec {
+    void *items;
+    size_t n, cap, size;
+    int oom;
+} cli_vec;
+
+static int cli_vec_push(cli_vec *v, const void *item)
+{
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 64;
+        void *p = realloc(v->items, cap * v->size);
+        if (!p)
+            return v->oom = 1;
+        v->items = p;
+        v->cap = cap;
+    }
+    memcpy((char *)v->items + v->n++ * v->size, item, v->size);
+    return 0;
+}
+
+static int cli_collect_process(void *user, const vmi_process *p)
+{
+    return cli_vec_push((cli_vec *)user, p);
+}
+
+static int cli_collect_module(void *user, const vmi_module *m)
+{
+    return cli_vec_push((cli_vec *)user, m);
+}
+
+/* The text of a record is only valid during the callback: keep a copy. */
+static int cli_collect_log(void *user, const vmi_log_record *r)
+{
+    cli_vec *v = (cli_vec *)user;
+    vmi_log_record copy = *r;
+    char *text = (char *)malloc(r->len + 1);
+    if (!text)
+        return v->oom = 1;
+    memcpy(text, r->text, r->len);
+    text[r->len] = 0;
+    copy.text = text;
+    if (cli_vec_push(v, &copy))
+        free(text);
+    return v->oom;
+}
+
+static vmi_status cli_walk_processes(cli *c, cli_vec *v)
+{
+    return vmi_foreach_process(c->vmi, cli_has(c, CLI_OPT_THREADS), cli_collect_process, v);
+}
+
+static vmi_status cli_walk_modules(cli *c, cli_vec *v)
+{
+    return vmi_foreach_module(c->vmi, cli_collect_module, v);
+}
+
+static vmi_status cli_walk_log(cli *c, cli_vec *v)
+{
+    return vmi_foreach_log_record(c->vmi, cli_collect_log, v);
+}
+
+/* Opens TARGET and collects one of the walks above into v. */
+static int cli_walk(cli *c, vmi_status (*walk)(cli *, cli_vec *), cli_vec *v, const char *what)
+{
+    vmi_status st;
+    int rc = cli_open(c);
+    if (rc != CLI_OK)
+        return rc;
+    st = walk(c, v);
+    if (v->oom)
+        return cli_error(CLI_FAIL, "out of memory", "%s", what);
+    if (st != VMI_OK && v->n)
+        return cli_error(CLI_FAIL, vmi_last_error(c->vmi), "%s (stopped after %zu)", what, v->n);
+    if (st != VMI_OK)
+        return cli_error(CLI_FAIL, vmi_last_error(c->vmi), "%s", what);
+    return CLI_OK;
+}
+
+/* ps: the command line, as /proc/PID/cmdline (NUL-separated), read from the
+   process's memory into buf (CLI_CMDLINE_MAX + 1 bytes) and NUL-terminated;
+   its length, or -1 when it cannot be read. A longer one is cut. */
+#define CLI_CMDLINE_MAX 32768
+
+static long cli_cmdline(cli *c, const vmi_process *p, char *buf)
+{
+    size_t len = 0;
+    vmi_status st = vmi_process_cmdline(c->vmi, p, buf, CLI_CMDLINE_MAX, &len);
+    if (st != VMI_OK && st != VMI_ERR_LIMIT)
+        return -1;
+    buf[len] = 0;
+    return (long)len;
+}
+
+static void cli_json_cmdline(cli_json *j, const char *buf, long len)
+{
+    long i;
+    if (len < 0) {
+        cli_json_str(j, "cmdline", NULL);
+        return;
+    }
+    cli_json_open(j, "cmdline", '[');
+    for (i = 0; i < len; i += (long)strlen(buf + i) + 1)
+        cli_json_str(j, NULL, buf + i);
+    cli_json_close(j, ']');
+}
+
+static void cli_ps_json(cli *c, const vmi_process *p, const char *cmd, long len)
+{
+    cli_json *j = &c->json;
+    char state[2] = {p->state, 0};
+    cli_json_open(j, NULL, '{');
+    cli_json_num(j, "pid", (uint64_t)p->pid);
+    cli_json_num(j, "ppid", (uint64_t)p->ppid);
+    cli_json_num(j, "tgid", (uint64_t)p->tgid);
+    cli_json_str(j, "name", p->name);
+    cli_json_str(j, "state", state);
+    cli_json_num(j, "uid", p->uid);
+    cli_json_num(j, "euid", p->euid);
+    cli_json_num(j, "threads", p->threads);
+    cli_json_num(j, "start_time_ns", p->start_time_ns);
+    cli_json_hex(j, "dtb", p->dtb);
+    cli_json_hex(j, "task", p->task);
+    cli_json_key(j, "kernel_thread");
+    fputs(p->kernel_thread ? "true" : "false", j->out);
+    cli_json_cmdline(j, cmd, len);
+    cli_json_close(j, '}');
+}
+
+/* Text lines are cut at the terminal's width (80 columns when stdout is no
+   terminal), as ps does. */
+static size_t cli_columns(void)
+{
+#if defined(__unix__) && defined(TIOCGWINSZ)
+    struct winsize ws;
+    if (ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+#endif
+    return 80;
+}
+
+static void cli_ps_text(const vmi_process *p, const char *cmd, long len, size_t width)
+{
+    char line[1024];
+    size_t n;
+    long i;
+    n = (size_t)snprintf(line, sizeof line,
+                         "%6" PRId64 " %6" PRId64 " %6" PRId64 " %5" PRIu32 " %c %7" PRIu32
+                         " %6" PRIu64 ".%02" PRIu64 " %-16s ",
+                         p->pid, p->ppid, p->tgid, p->uid, p->state ? p->state : '?', p->threads,
+                         p->start_time_ns / 1000000000u, p->start_time_ns / 10000000u % 100, p->name);
+    if (p->kernel_thread || len <= 0) {
+        snprintf(line + n, sizeof line - n, p->kernel_thread ? "[%s]" : "?", p->name);
+    } else {
+        for (i = 0; i < len && n + 1 < sizeof line; i++) /* NULs become spaces */
+            line[n++] = cmd[i] ? cmd[i] : ' ';
+        while (n && line[n - 1] == ' ' && !cmd[len - 1])
+            n--; /* the closing NUL */
+        line[n] = 0;
+    }
+    if (width < sizeof line)
+        line[width] = 0;
+    cli_put_safe(stdout, line);
+    putchar('\n');
+}
+
+static int cli_cmd_ps(cli *c)
+{
+    cli_vec v = {NULL, 0, 0, sizeof(vmi_process), 0};
+    const vmi_process *p;
+    size_t i, width = cli_columns();
+    char *buf = NULL;
+    int rc = cli_walk(c, cli_walk_processes, &v, "process list");
+    if (rc == CLI_OK && !(buf = (char *)malloc(CLI_CMDLINE_MAX + 1)))
+        rc = cli_error(CLI_FAIL, "out of memory", "ps");
+    if (rc == CLI_OK && cli_has(c, CLI_OPT_JSON))
+        cli_json_open(&c->json, NULL, '[');
+    else if (rc == CLI_OK)
+        printf("%-.*s\n", (int)width, "   PID   PPID   TGID   UID S THREADS      START NAME             CMDLINE");
+    for (i = 0, p = (const vmi_process *)v.items; rc == CLI_OK && i < v.n; i++) {
+        long len = cli_cmdline(c, &p[i], buf);
+        if (cli_has(c, CLI_OPT_JSON))
+            cli_ps_json(c, &p[i], buf, len);
+        else
+            cli_ps_text(&p[i], buf, len, width);
+    }
+    if (rc == CLI_OK && cli_has(c, CLI_OPT_JSON))
+        cli_json_close(&c->json, ']');
+    free(buf);
+    free(v.items);
+    return rc;
+}
+
+static int cli_cmd_modules(cli *c)
+{
+    cli_vec v = {NULL, 0, 0, sizeof(vmi_module), 0};
+    const vmi_module *m;
+    size_t i;
+    int rc = cli_walk(c, cli_walk_modules, &v, "module list");
+    if (rc == CLI_OK && cli_has(c, CLI_OPT_JSON))
+        cli_json_open(&c->json, NULL, '[');
+    else if (rc == CLI_OK)
+        printf("%-24s %-18s %10s %s\n", "NAME", "BASE", "SIZE", "STRUCT MODULE");
+    for (i = 0, m = (const vmi_module *)v.items; rc == CLI_OK && i < v.n; i++) {
+        if (cli_has(c, CLI_OPT_JSON)) {
+            cli_json_open(&c->json, NULL, '{');
+            cli_json_str(&c->json, "name", m[i].name);
+            cli_json_hex(&c->json, "base", m[i].base);
+            cli_json_num(&c->json, "size", m[i].size);
+            cli_json_hex(&c->json, "addr", m[i].addr);
+            cli_json_close(&c->json, '}');
+        } else {
+            cli_put_safe(stdout, m[i].name);
+            printf("%*s 0x%016" PRIx64 " %10" PRIu64 " 0x%016" PRIx64 "\n",
+                   (int)(strlen(m[i].name) < 24 ? 24 - strlen(m[i].name) : 0), "", m[i].base,
+                   m[i].size, m[i].addr);
+        }
+    }
+    if (rc == CLI_OK && cli_has(c, CLI_OPT_JSON))
+        cli_json_close(&c->json, ']');
+    free(v.items);
+    return rc;
+}
+
+/* One record as dmesg prints it: every line of its text with the time. */
+static void cli_log_text(const vmi_log_record *r)
+{
+    const char *s = r->text;
+    unsigned long sec = (unsigned long)(r->ts_nsec / 1000000000u);
+    unsigned long usec = (unsigned long)(r->ts_nsec % 1000000000u / 1000u);
+    do {
+        size_t n = strcspn(s, "\n");
+        printf("[%5lu.%06lu] ", sec, usec);
+        for (; n; n--, s++)
+            if ((unsigned char)*s < 0x20 && *s != '\t')
+                printf("\\x%02x", (unsigned char)*s);
+            else
+                putchar(*s);
+        putchar('\n');
+    } while (*s++);
+}
+
+static int cli_cmd_dmesg(cli *c)
+{
+    cli_vec v = {NULL, 0, 0, sizeof(vmi_log_record), 0};
+    const vmi_log_record *r;
+    size_t i;
+    int rc = cli_walk(c, cli_walk_log, &v, "kernel log");
+    if (rc == CLI_OK && cli_has(c, CLI_OPT_JSON))
+        cli_json_open(&c->json, NULL, '[');
+    for (i = 0, r = (const vmi_log_record *)v.items; rc == CLI_OK && i < v.n; i++) {
+        if (cli_has(c, CLI_OPT_JSON)) {
+            cli_json_open(&c->json, NULL, '{');
+            cli_json_num(&c->json, "seq", r[i].seq);
+            cli_json_num(&c->json, "ts_nsec", r[i].ts_nsec);
+            cli_json_num(&c->json, "level", r[i].level);
+            cli_json_num(&c->json, "facility", r[i].facility);
+            cli_json_str(&c->json, "text", r[i].text);
+            cli_json_close(&c->json, '}');
+        } else {
+            cli_log_text(&r[i]);
+        }
+    }
+    if (rc == CLI_OK && cli_has(c, CLI_OPT_JSON))
+        cli_json_close(&c->json, ']');
+    for (i = 0, r = (const vmi_log_record *)v.items; i < v.n; i++)
+        free((void *)r[i].text);
+    free(v.items);
+    return rc;
+}
+
+/* sym NAME: its address; sym 0xADDR: the symbol at or below it, +offset.
+   JSON: {name, address (the symbol's), offset (of ADDR from it)}. */
+static int cli_cmd_sym(cli *c)
+{
+    const char *arg = c->pos[2];
+    int by_addr = arg[0] == '0' && (arg[1] == 'x' || arg[1] == 'X');
+    uint64_t addr = 0, off = 0;
+    char name[256];
+    vmi_status st;
+    int rc = by_addr ? cli_number("ADDR", arg, &addr) : CLI_OK;
+    if (rc != CLI_OK || (rc = cli_open(c)) != CLI_OK)
+        return rc;
+    snprintf(name, sizeof name, "%s", arg);
+    st = by_addr ? vmi_ksym_lookup(c->vmi, addr, name, sizeof name, &off)
+                 : vmi_ksym(c->vmi, arg, &addr);
+    if (st != VMI_OK)
+        return cli_error(CLI_FAIL, vmi_last_error(c->vmi), "sym %s", arg);
+    if (cli_has(c, CLI_OPT_JSON)) {
+        cli_json_open(&c->json, NULL, '{');
+        cli_json_str(&c->json, "name", name);
+        cli_json_hex(&c->json, "address", addr - off);
+        cli_json_num(&c->json, "offset", off);
+        cli_json_close(&c->json, '}');
+    } else if (by_addr) {
+        cli_put_safe(stdout, name);
+        printf("+0x%" PRIx64 "\n", off);
+    } else {
+        printf("0x%" PRIx64 "\n", addr);
+    }
+    return CLI_OK;
+}
+
+/* syms: one symbol, as a /proc/kallsyms line or a JSON object. */
+static int cli_sym_out(void *user, const char *name, uint64_t va, char type)
+{
+    cli *c = (cli *)user;
+    char t[2] = {type, 0};
+    if (cli_has(c, CLI_OPT_JSON)) {
+        cli_json_open(&c->json, NULL, '{');
+        cli_json_str(&c->json, "name", name);
+        cli_json_hex(&c->json, "address", va);
+        cli_json_str(&c->json, "type", t);
+        cli_json_close(&c->json, '}');
+    } else {
+        printf("%0*" PRIx64 " %c ", (int)(2 * vmi_addr_width(c->vmi)), va, type ? type : '?');
+        cli_put_safe(stdout, name);
+        putchar('\n');
+    }
+    return 0;
+}
+
+static int cli_cmd_syms(cli *c)
+{
+    vmi_status st;
+    int rc = cli_open(c);
+    if (rc != CLI_OK)
+        return rc;
+    if (cli_has(c, CLI_OPT_JSON))
+        cli_json_open(&c->json, NULL, '[');
+    st = vmi_foreach_ksym(c->vmi, cli_sym_out, c);
+    if (cli_has(c, CLI_OPT_JSON))
+        cli_json_close(&c->json, ']');
+    if (st != VMI_OK)
+        return cli_error(CLI_FAIL, vmi_last_error(c->vmi), "symbols");
+    return CLI_OK;
+}
+
+/* offset TYPE.MEMBER: where the member is (vmi_member); offset TYPE: its
+   size. The member may be a path through embedded structs. */
+static int cli_cmd_offset(cli *c)
+{
+    const char *arg = c->pos[2], *dot = strchr(arg, '.'), *member = dot ? dot + 1 : NULL;
+    size_t tlen = dot ? (size_t)(dot - arg) : strlen(arg);
+    uint64_t bit = 0, size = 0;
+    uint32_t bits = 0;
+    char type[256];
+    vmi_status st;
+    int rc;
+    if (tlen == 0 || tlen >= sizeof type || (member && !*member))
+        return cli_error(CLI_USAGE, NULL, "\"%s\" is not TYPE or TYPE.MEMBER", arg);
+    memcpy(type, arg, tlen);
+    type[tlen] = 0;
+    if ((rc = cli_open(c)) != CLI_OK)
+        return rc;
+    st = member ? vmi_member(c->vmi, type, member, &bit, &bits, &size)
+                : vmi_type_size(c->vmi, type, &size);
+    if (st != VMI_OK)
+        return cli_error(CLI_FAIL, vmi_last_error(c->vmi), "offset %s", arg);
+    if (cli_has(c, CLI_OPT_JSON)) {
+        cli_json_open(&c->json, NULL, '{');
+        cli_json_str(&c->json, "type", type);
+        cli_json_str(&c->json, "member", member);
+        if (member) {
+            cli_json_num(&c->json, "offset", bit / 8);
+            cli_json_num(&c->json, "bit_offset", bit);
+            cli_json_num(&c->json, "bit_size", bits);
+        } else {
+            cli_json_str(&c->json, "offset", NULL);
+            cli_json_str(&c->json, "bit_offset", NULL);
+            cli_json_str(&c->json, "bit_size", NULL);
+        }
+        cli_json_num(&c->json, "size", size);
+        cli_json_close(&c->json, '}');
+    } else if (member) {
+        printf("%s: offset 0x%" PRIx64 " (%" PRIu64 "), size %" PRIu64, arg, bit / 8, bit / 8, size);
+        if (bits)
+            printf(", bits %" PRIu32 " at bit %" PRIu64, bits, bit);
+        putchar('\n');
+    } else {
+        printf("%s: size %" PRIu64 "\n", arg, size);
+    }
+    return CLI_OK;
+}
+
+/* isf: vmi_write_isf into -o FILE; a file left half-written is removed. */
+typedef struct cli_file_out {
+    FILE *f;
+    uint64_t bytes;
+} cli_file_out;
+
+static int cli_file_write(void *user, const char *s, size_t n)
+{
+    cli_file_out *o = (cli_file_out *)user;
+    o->bytes += n;
+    return fwrite(s, 1, n, o->f) != n;
+}
+
+static int cli_cmd_isf(cli *c)
+{
+    const char *path = c->value[CLI_OPT_OUTPUT];
+    cli_file_out o = {NULL, 0};
+    vmi_status st;
+    int rc, bad;
+    if (!cli_has(c, CLI_OPT_OUTPUT))
+        return cli_usage("isf writes a file: add -o FILE");
+    if ((rc = cli_open(c)) != CLI_OK)
+        return rc;
+    if (!(o.f = fopen(path, "wb")))
+        return cli_error(CLI_FAIL, strerror(errno), "%s", path);
+    st = vmi_write_isf(c->vmi, cli_file_write, &o);
+    bad = ferror(o.f);
+    if (fclose(o.f) != 0 || bad || st != VMI_OK) {
+        remove(path);
+        return cli_error(CLI_FAIL, st != VMI_OK ? vmi_last_error(c->vmi) : strerror(errno),
+                         "writing %s", path);
+    }
+    if (cli_has(c, CLI_OPT_JSON)) {
+        cli_json_open(&c->json, NULL, '{');
+        cli_json_str(&c->json, "target", c->pos[1]);
+        cli_json_str(&c->json, "file", path);
+        cli_json_num(&c->json, "bytes", o.bytes);
+        cli_json_close(&c->json, '}');
+    } else {
+        printf("wrote %s (%" PRIu64 " bytes)\n", path, o.bytes);
+    }
+    return CLI_OK;
+}
+
 /* ---- main ------------------------------------------------------------------------ */
 
 static const cli_cmd cli_cmds[] = {
-    {"info", 1, "TARGET", CLI_COMMON, cli_cmd_info},
-    {"read", 3, "TARGET ADDR LEN", CLI_COMMON | CLI_SPACE | CLI_BIT(CLI_OPT_RAW), cli_cmd_read},
-    {"translate", 2, "TARGET VA", CLI_COMMON, cli_cmd_translate},
-    {"write", 3, "TARGET ADDR HEXBYTES", CLI_COMMON | CLI_SPACE, cli_cmd_write}};
+    {"info", 1, "TARGET", CLI_COMMON, CLI_OS_OPTIONAL, cli_cmd_info},
+    {"read", 3, "TARGET ADDR LEN", CLI_COMMON | CLI_SPACE | CLI_BIT(CLI_OPT_RAW), CLI_OS_NO,
+     cli_cmd_read},
+    {"translate", 2, "TARGET VA", CLI_COMMON | CLI_BIT(CLI_OPT_PID), CLI_OS_NO, cli_cmd_translate},
+    {"write", 3, "TARGET ADDR HEXBYTES", CLI_COMMON | CLI_SPACE, CLI_OS_NO, cli_cmd_write},
+    {"ps", 1, "TARGET", CLI_COMMON | CLI_BIT(CLI_OPT_THREADS), CLI_OS_NEEDED, cli_cmd_ps},
+    {"modules", 1, "TARGET", CLI_COMMON, CLI_OS_NEEDED, cli_cmd_modules},
+    {"sym", 2, "TARGET NAME|ADDR", CLI_COMMON, CLI_OS_NEEDED, cli_cmd_sym},
+    {"syms", 1, "TARGET", CLI_COMMON, CLI_OS_NEEDED, cli_cmd_syms},
+    {"dmesg", 1, "TARGET", CLI_COMMON, CLI_OS_NEEDED, cli_cmd_dmesg},
+    {"offset", 2, "TARGET TYPE[.MEMBER]", CLI_COMMON, CLI_OS_NEEDED, cli_cmd_offset},
+    {"isf", 1, "TARGET", CLI_COMMON | CLI_BIT(CLI_OPT_OUTPUT), CLI_OS_NEEDED, cli_cmd_isf}};
 
 static int cli_select_command(cli *c)
 {

@@ -67,6 +67,7 @@ if [ "$mode" = all ]; then
     step guest-capture python3 tests/guests/lab.py capture all --jobs 2 --out "$B/guests"
     step guest-lab-check python3 tests/guests/check.py --out "$B/guests"
     step guests python3 tests/guests/test_guests.py --vmi "$B/vmi" --out "$B/guests"
+    step guests-linux python3 tests/guests/test_linux.py --vmi "$B/vmi" --out "$B/guests"
     step kallsyms-recovery "$B/unit/test_kallsyms" "$B/guests"
     step kallsyms-recovery-asan-ubsan "$B/unit-san/test_kallsyms" "$B/guests"
     step kernel-log "$B/unit/test_dmesg" "$B/guests"

@@ -320,10 +320,59 @@ check_rc "unknown command" 2
 run read "$RAW" 0x10000
 check_rc "missing LEN" 2
 
+# ---- Linux commands on an image without a kernel ------------------------------------
+# The real-guest checks are tests/guests/test_linux.py; here only the shape of
+# failures: one error line and exit 1, usage errors exit 2.
+for cmd in ps modules syms dmesg; do
+    run $cmd "$ELF"
+    check_rc "$cmd without a kernel" 1
+    check_err1 "$cmd without a kernel" "no operating system found"
+done
+run sym "$ELF" init_task --json
+check_rc "sym without a kernel" 1
+if [ -s "$OUT" ]; then bad "sym --json failure: stdout" "empty" "$(show "$OUT")"; else ok "sym --json failure: stdout empty"; fi
+run info "$ELF"
+check_rc "info without a kernel" 0
+check_out "info without a kernel: os line" "os        not found ("
+run info "$ELF" --json
+check_json "info --json without a kernel: os" '[d["os"]["name"], d["os"]["error"]["code"] != None]' '[null, true]'
+run info "$ELF" --profile "$S/does-not-exist.btf"
+check_rc "--profile missing file" 1
+check_err1 "--profile missing file" "does-not-exist.btf"
+run info "$ELF" --profile "$ELF"
+check_rc "--profile that is no profile" 1
+check_err1 "--profile that is no profile" "profile"
+run read "$ELF" 0x1000 16 --pid 1
+check_rc "read --pid without a kernel" 1
+check_err1 "read --pid without a kernel" "no operating system found"
+run read "$ELF" 0x1000 16 --pid 1 --phys
+check_rc "--pid with --phys" 2
+run read "$ELF" 0x1000 16 --pid -1
+check_rc "--pid -1" 2
+check_err1 "--pid -1" "--pid"
+run isf "$ELF"
+check_rc "isf without -o" 2
+if head -n 1 "$ERR" | grep -qF "add -o FILE"; then ok "isf without -o: says so"; else bad "isf without -o: says so" "add -o FILE" "$(show "$ERR")"; fi
+run offset "$ELF" .tasks
+check_rc "offset .tasks" 2
+check_err1 "offset .tasks" "TYPE.MEMBER"
+run ps "$ELF" --raw
+check_rc "ps --raw" 2
+run info "$ELF" --threads
+check_rc "info --threads" 2
+run sym "$ELF"
+check_rc "sym without NAME" 2
+i=0; args=""
+while [ $i -le 8 ]; do args="$args --profile $S/p$i"; i=$((i + 1)); done
+run info "$ELF" $args
+check_rc "nine --profile" 2
+
 # ---- help and version ---------------------------------------------------------------
 run --help
 check_rc "--help" 0
 check_out "--help: usage" "usage: vmi info"
+check_out "--help: ps" "vmi ps        TARGET [--threads]"
+check_out "--help: --profile" "--profile FILE"
 run help
 check_out "help: usage" "usage: vmi info"
 run --version
