@@ -3756,6 +3756,22 @@ static int vmi__sym_cmp(const void *a, const void *b) {
     return x->name < y->name ? -1 : x->name > y->name; /* pool order = table order */
 }
 
+/* The name hash holds indexes into the address-sorted array: rebuilt
+   whenever that order changes. */
+static void vmi__symtab_rehash(vmi__symtab *s) {
+    size_t i;
+    memset(s->hash, 0, ((size_t)s->hmask + 1) * sizeof *s->hash);
+    for (i = 0; i < s->count; i++) { /* address order: the first of duplicates stays */
+        const char *nm = s->pool + s->syms[i].name;
+        uint32_t h = vmi__symtab_slot(s, nm, strlen(nm));
+        for (;; h = (h + 1) & s->hmask) {
+            uint32_t e = s->hash[h];
+            if (!e) { s->hash[h] = (uint32_t)i + 1; break; }
+            if (strcmp(s->pool + s->syms[e - 1].name, nm) == 0) break;
+        }
+    }
+}
+
 /* Sorts by address (when needed) and builds the name hash. */
 static vmi_status vmi__symtab_index(vmi_instance *vmi, vmi__symtab *s) {
     size_t i, cap;
@@ -3767,15 +3783,7 @@ static vmi_status vmi__symtab_index(vmi_instance *vmi, vmi__symtab *s) {
     s->hash = (uint32_t *)vmi__alloc(vmi, cap * sizeof *s->hash);
     if (!s->hash) return vmi__fail(vmi, VMI_ERR_NOMEM, "symbol hash of %zu slots", cap);
     s->hmask = (uint32_t)(cap - 1);
-    for (i = 0; i < s->count; i++) { /* address order: the first of duplicates stays */
-        const char *nm = s->pool + s->syms[i].name;
-        uint32_t h = vmi__symtab_slot(s, nm, strlen(nm));
-        for (;; h = (h + 1) & s->hmask) {
-            uint32_t e = s->hash[h];
-            if (!e) { s->hash[h] = (uint32_t)i + 1; break; }
-            if (strcmp(s->pool + s->syms[e - 1].name, nm) == 0) break;
-        }
-    }
+    vmi__symtab_rehash(s);
     return VMI_OK;
 }
 
@@ -3790,7 +3798,9 @@ static void vmi__symtab_slide(vmi__symtab *s, uint64_t slide) {
         s->syms[i].addr += slide;
         moved = 1;
     }
-    if (moved) qsort(s->syms, s->count, sizeof *s->syms, vmi__sym_cmp); /* absolutes kept still */
+    if (!moved) return;
+    qsort(s->syms, s->count, sizeof *s->syms, vmi__sym_cmp); /* absolutes kept still */
+    if (s->hash) vmi__symtab_rehash(s);
 }
 
 static const vmi__kallsyms_info *vmi__symtab_kallsyms_info(const vmi__symtab *s) {

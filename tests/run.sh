@@ -68,6 +68,7 @@ if [ "$mode" = all ]; then
     step guest-lab-check python3 tests/guests/check.py --out "$B/guests"
     step guests python3 tests/guests/test_guests.py --vmi "$B/vmi" --out "$B/guests"
     step guests-linux python3 tests/guests/test_linux.py --vmi "$B/vmi" --out "$B/guests"
+    step profiles python3 tests/guests/test_profiles.py --vmi "$B/vmi" --out "$B/guests"
     step kallsyms-recovery "$B/unit/test_kallsyms" "$B/guests"
     step kallsyms-recovery-asan-ubsan "$B/unit-san/test_kallsyms" "$B/guests"
     step kernel-log "$B/unit/test_dmesg" "$B/guests"
