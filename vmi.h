@@ -425,6 +425,7 @@ typedef struct vmi_os_info {
     char release[65];        /* "6.1.0-56-amd64" */
     char version[256];       /* the kernel's banner, without its newline */
     uint64_t kaslr_offset;   /* virtual KASLR slide (0 when not randomized) */
+    uint64_t kaslr_phys_offset; /* x86_64: where the image was loaded minus where it was linked */
     uint64_t kernel_pa_offset; /* kernel image VA - PA */
     size_t nsymbols, ntypes;
     char os_source[96], symbols_source[96], types_source[96], paging_source[96], slide_source[96];
@@ -5356,6 +5357,17 @@ static int vmi__banner_hit(vmi_instance *vmi, uint64_t pa, const uint8_t *at, si
     return 1;
 }
 
+/* x86_64 KASLR also moves the image physically: _stext's PA against its
+   link-time PA (link VA - __START_KERNEL_map). */
+static void vmi__phys_slide(vmi_instance *vmi) {
+    uint64_t stext;
+    if ((vmi->paging.mode != VMI_PAGING_IA32E && vmi->paging.mode != VMI_PAGING_LA57) ||
+        vmi_ksym(vmi, "_stext", &stext) != VMI_OK)
+        return;
+    vmi->os.kaslr_phys_offset =
+        (stext - vmi->os.kernel_pa_offset) - (stext - vmi->os.kaslr_offset - 0xffffffff80000000ull);
+}
+
 static void vmi__read_banner(vmi_instance *vmi) {
     uint64_t va;
     char *nl, key[96];
@@ -5407,6 +5419,7 @@ VMI_API vmi_status vmi_os_init(vmi_instance *vmi) {
         have_off = vmi__image_offset(vmi, &image_off);
     }
     vmi->os.kernel_pa_offset = image_off;
+    vmi__phys_slide(vmi);
     if (!vmi->types) vmi__scan_phys(vmi, "\x9f\xeb\x01\x00", 4, 4, vmi__btf_hit, NULL);
     vmi__read_banner(vmi);
     if (!vmi->os.release[0] && !vmi->os.version[0])

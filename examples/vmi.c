@@ -21,6 +21,7 @@
 #define VMI_IMPLEMENTATION
 #include "vmi.h"
 #include "vmi_file.h"
+#include "vmi_kvm.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -488,8 +489,15 @@ static vmi_status cli_open_backend(const cli *c, const char *target, vmi_backend
                                    char *err, size_t errlen)
 {
     vmi_file_desc fdesc;
-    if (strncmp(target, "qemu:", 5) == 0 || strncmp(target, "xen:", 4) == 0) {
-        snprintf(err, errlen, "%s: live targets are not supported yet", target);
+    if (strncmp(target, "qemu:", 5) == 0) { /* a running QEMU, by its QMP socket */
+        vmi_kvm_desc kdesc;
+        memset(&kdesc, 0, sizeof kdesc);
+        kdesc.qmp = target + 5;
+        kdesc.writable = cli_has(c, CLI_OPT_WRITE);
+        return vmi_kvm_open(&kdesc, be, err, errlen);
+    }
+    if (strncmp(target, "xen:", 4) == 0) {
+        snprintf(err, errlen, "%s: the Xen backend is not implemented yet", target);
         return VMI_ERR_UNSUPPORTED;
     }
     memset(&fdesc, 0, sizeof fdesc);
@@ -733,7 +741,7 @@ static void cli_info_os_text(const cli *c)
     cli_text_found("os", cli_os_name(os->os), os->os_source);
     cli_text_found("release", os->release, NULL);
     cli_text_found("banner", os->version, NULL);
-    snprintf(v, sizeof v, "0x%" PRIx64, os->kaslr_offset);
+    snprintf(v, sizeof v, "0x%" PRIx64 " (physical 0x%" PRIx64 ")", os->kaslr_offset, os->kaslr_phys_offset);
     cli_text_found("kaslr", v, os->slide_source);
     snprintf(v, sizeof v, "VA - PA 0x%" PRIx64, os->kernel_pa_offset);
     cli_text_found("kernel", v, NULL);
@@ -821,11 +829,13 @@ static void cli_info_os_json(cli *c)
     cli_json_os_str(c, "banner", os->version);
     if (ok) {
         cli_json_hex(j, "kaslr_offset", os->kaslr_offset);
+        cli_json_hex(j, "kaslr_phys_offset", os->kaslr_phys_offset);
         cli_json_hex(j, "kernel_pa_offset", os->kernel_pa_offset);
         cli_json_num(j, "symbols", os->nsymbols);
         cli_json_num(j, "types", os->ntypes);
     } else {
         cli_json_str(j, "kaslr_offset", NULL);
+        cli_json_str(j, "kaslr_phys_offset", NULL);
         cli_json_str(j, "kernel_pa_offset", NULL);
         cli_json_str(j, "symbols", NULL);
         cli_json_str(j, "types", NULL);

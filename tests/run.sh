@@ -69,6 +69,8 @@ if [ "$mode" = all ]; then
     step guests python3 tests/guests/test_guests.py --vmi "$B/vmi" --out "$B/guests"
     step guests-linux python3 tests/guests/test_linux.py --vmi "$B/vmi" --out "$B/guests"
     step profiles python3 tests/guests/test_profiles.py --vmi "$B/vmi" --out "$B/guests"
+    step live-qemu "$B/unit/test_kvm"
+    step live-qemu-asan-ubsan "$B/unit-san/test_kvm"
     step kallsyms-recovery "$B/unit/test_kallsyms" "$B/guests"
     step kallsyms-recovery-asan-ubsan "$B/unit-san/test_kallsyms" "$B/guests"
     step kernel-log "$B/unit/test_dmesg" "$B/guests"

@@ -143,6 +143,17 @@ def test_arch(vmi, arch, out):
         want = expected_ranges(truth, fmt)
         check(name + ": info shows the guest's RAM", rc == 0 and got and all(
             any(s0 <= w0 and e0 >= w1 for s0, e0 in got) for w0, w1 in want), want, got or err)
+        if arch.startswith("x86_64"):
+            # the guest's /proc/iomem "Kernel code" starts at _text's PA, linked at 16 MiB
+            code = next(r for r in truth["iomem_kernel"] if r["name"] == "Kernel code")
+            rc, full, err = t.json("info")
+            os_ = (full or {}).get("os") or {}
+            kallsyms = truth["kallsyms"]
+            check(name + ": KASLR offsets (virtual, physical) equal the guest's",
+                  os_.get("kaslr_phys_offset") and h(os_["kaslr_phys_offset"]) == h(code["start"]) - 0x1000000 and
+                  h(os_["kaslr_offset"]) == h(kallsyms["_text"]) - 0xffffffff81000000,
+                  (hex(h(kallsyms["_text"]) - 0xffffffff81000000), hex(h(code["start"]) - 0x1000000)),
+                  (os_.get("kaslr_offset"), os_.get("kaslr_phys_offset")) if os_ else err)
         if fmt == "elf" and arch.startswith(("x86", "i386")):
             want = paging_args(truth)
             ok = info and info.get("paging", {}).get("mode") == want[1] and \
