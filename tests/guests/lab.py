@@ -276,6 +276,36 @@ def unpack(deb, dest):
     os.rename(tmp, dest)
 
 
+def profile_abi(arch):
+    """The kernel ABI the committed profile of ARCH was made from, or None:
+    tests compare against that profile, so the lab boots that kernel while
+    the archive still has it."""
+    path = os.path.join(PROFILES, arch, "profile.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        m = re.match(r"linux-image-6\.1\.0-(\d+)-", json.load(f).get("kernel_package", ""))
+    return int(m.group(1)) if m else None
+
+
+def resolve_kernel(arch, a, abi):
+    want = abi if abi is not None else profile_abi(arch)
+    for attempt in range(2):
+        try:
+            return newest_kernel_pkg(a["flavour"], a["deb_arch"], want)
+        except LabError:
+            if attempt == 0:
+                # Fresh machine: the apt lists may be missing or old.  A partial
+                # failure of apt-get update (one index) still leaves the others usable.
+                log("apt-get update")
+                subprocess.run(["apt-get", "update"], stdout=subprocess.DEVNULL)
+    if abi is None and want is not None:
+        log("%s: the profile's kernel (ABI %d) is no longer in the archive: taking the newest; "
+            "regenerate the profile with `lab.py profiles %s`" % (arch, want, arch))
+        return newest_kernel_pkg(a["flavour"], a["deb_arch"], None)
+    raise LabError("%s: no linux-image-6.1.0-%s-%s in the archive" % (arch, abi, a["flavour"]))
+
+
 def fetch(arch, refresh=False, abi=None):
     """Returns the fetched description (also stored as .cache/ARCH.json).  Once
     that file exists the arch is pinned to that kernel and nothing touches the
@@ -288,14 +318,7 @@ def fetch(arch, refresh=False, abi=None):
         if os.path.exists(meta["vmlinuz"]) and os.path.exists(meta["busybox"]):
             return meta
     ensure_dpkg_arch(a["deb_arch"])
-    try:
-        pkg = newest_kernel_pkg(a["flavour"], a["deb_arch"], abi)
-    except LabError:
-        # Fresh machine: the apt lists may be missing or old.  A partial
-        # failure of apt-get update (one index) still leaves the others usable.
-        log("apt-get update")
-        subprocess.run(["apt-get", "update"], stdout=subprocess.DEVNULL)
-        pkg = newest_kernel_pkg(a["flavour"], a["deb_arch"], abi)
+    pkg = resolve_kernel(arch, a, abi)
     kdeb = apt_download("%s:%s" % (pkg, a["deb_arch"]))
     kdir = os.path.join(CACHE, "pkg", os.path.basename(kdeb)[:-4])
     unpack(kdeb, kdir)

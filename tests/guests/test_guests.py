@@ -18,6 +18,7 @@ Prints one line per check and a final `N passed, M failed`.
 
 import argparse
 import json
+import lzma
 import os
 import subprocess
 import sys
@@ -93,23 +94,34 @@ class Target:
 def banner_vas(truth, raw_path):
     """(how, VA) pairs where linux_banner must read, and its PA in the image.
     The guest's own words fix each VA: kallsyms where it lists data (amd64),
-    VMCOREINFO's kimage_voffset and PHYS_OFFSET (arm64, whose KASLR also
-    moves the linear map), the fixed linear map of the 32-bit kernels."""
+    arm64's System.map (from its -dbg package) slid by VMCOREINFO's
+    KERNELOFFSET, and its linear map from PHYS_OFFSET (arm64's KASLR also
+    moves it), the fixed linear map of the 32-bit kernels."""
     with open(raw_path, "rb") as f:
-        off = f.read().find(truth["banner"].encode())
+        data = f.read()
+    banner = truth["banner"].encode()
+    off = data.find(banner)
     if off < 0:
         return [], None
     pa = h(truth["ram_base"]) + off
+    # copies of the banner may lie elsewhere too (the kernel log, page cache)
+    pas = set()
+    while off >= 0:
+        pas.add(h(truth["ram_base"]) + off)
+        off = data.find(banner, off + 1)
     vas = []
     if "linux_banner" in truth["kallsyms"]:
         vas.append(("kallsyms", h(truth["kallsyms"]["linux_banner"])))
     vmcoreinfo = truth.get("vmcoreinfo") or {}
     if truth["arch"] == "arm64":
-        vas.append(("kimage", (pa + h(vmcoreinfo["NUMBER(kimage_voffset)"])) % 2**64))
+        # the image's own banner: the -dbg package's System.map, slid by KERNELOFFSET
+        with lzma.open(os.path.join(HERE, "profiles", "arm64", "System.map.xz"), "rt") as f:
+            link = next(int(l.split()[0], 16) for l in f if l.rstrip().endswith(" linux_banner"))
+        vas.append(("System.map + KERNELOFFSET", (link + h(vmcoreinfo["KERNELOFFSET"])) % 2**64))
         vas.append(("linear map", (pa - h(vmcoreinfo["NUMBER(PHYS_OFFSET)"]) + PAGE_OFFSET["arm64"]) % 2**64))
     elif truth["arch"] in PAGE_OFFSET:
         vas.append(("linear map", pa - h(truth["ram_base"]) + PAGE_OFFSET[truth["arch"]]))
-    return vas, pa
+    return vas, pas
 
 
 def expected_ranges(truth, fmt):
@@ -165,8 +177,8 @@ def test_arch(vmi, arch, out):
                   rc == 0 and got == banner, banner[:60], got[:60] if rc == 0 else err)
             rc, walk, err = t.json("translate", hex(va))
             got_pa = walk and walk.get("pa")
-            check("%s: %#x translates to the banner's PA" % (name, va),
-                  rc == 0 and got_pa and h(got_pa) == banner_pa, hex(banner_pa), got_pa or err)
+            check("%s: %#x translates to where the banner is" % (name, va),
+                  rc == 0 and got_pa and h(got_pa) in banner_pa, sorted(hex(p) for p in banner_pa), got_pa or err)
         rc, got, err = t.read_va(stext, 64)
         check(name + ": _stext at %#x reads" % stext, rc == 0 and len(got) == 64, "64 bytes", err)
         stext_bytes[fmt] = got
