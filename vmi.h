@@ -38,6 +38,7 @@
        >>scan           searching guest-physical memory
        >>linux          finding the kernel, processes, modules
        >>dmesg          the kernel log: the 5.10+ lockless printk ring buffer
+       >>events         breakpoints, watchpoints, single-steps: register, listen
        >>instance       open, close, registers, pause, caches
 
    Thread safety: an instance is not thread-safe; guard it with a lock or
@@ -477,6 +478,69 @@ typedef struct vmi_log_record {
 } vmi_log_record;
 typedef int (*vmi_log_fn)(void *user, const vmi_log_record *rec);
 VMI_API vmi_status vmi_foreach_log_record(vmi_instance *vmi, vmi_log_fn fn, void *user);
+
+/* Events: breakpoints, watchpoints and single-steps on a live guest,
+   delivered to callbacks by vmi_events_listen. A vCPU that reaches an
+   armed event stops there (all vCPUs stop with it) until a listen
+   dispatches the event, then runs on; stepping over a breakpoint at its
+   pc is the backend's job. The callback runs with the vCPUs stopped: it
+   may read and write memory and registers, clear or register events
+   (a single-step, say) and return VMI_EVENT_REMOVE to clear its own.
+   A paused instance (vmi_pause) dispatches nothing; vmi_resume lets the
+   guest run into its events again. Register-write events (CR3, ...) are
+   not offered: QEMU's gdbstub cannot report them. */
+typedef enum vmi_event_type {
+    VMI_EVENT_BREAKPOINT = 1,
+    VMI_EVENT_WATCH,      /* a memory access (after it happened) */
+    VMI_EVENT_SINGLESTEP  /* one instruction of one vCPU: at most one armed */
+} vmi_event_type;
+
+#define VMI_WATCH_READ 0x1u
+#define VMI_WATCH_WRITE 0x2u /* READ|WRITE: any access */
+
+/* What a callback returns */
+#define VMI_EVENT_KEEP 0   /* stay armed */
+#define VMI_EVENT_REMOVE 1 /* clear this event */
+
+typedef struct vmi_event vmi_event;
+
+typedef struct vmi_event_hit {
+    uint32_t vcpu;
+    uint64_t addr;   /* breakpoint VA, watched address, or pc after the step */
+    vmi_regs regs;   /* that vCPU's, at the stop */
+    vmi_event *event;/* the event hit (filled by the backend) */
+} vmi_event_hit;
+
+typedef int (*vmi_event_fn)(vmi_instance *vmi, vmi_event *ev, const vmi_event_hit *hit, void *user);
+
+/* Zero-initialize, fill, register; the caller owns the memory and keeps it
+   valid until the event is cleared or the instance closed. */
+struct vmi_event {
+    vmi_event_type type;
+    uint64_t addr;    /* kernel VA (breakpoints, watchpoints) */
+    uint64_t len;     /* watchpoints: 1, 2, 4 or 8, and addr a multiple of it */
+    uint32_t access;  /* watchpoints: VMI_WATCH_* */
+    int hardware;     /* breakpoints: a hardware breakpoint (KVM: at most 4) */
+    int32_t vcpu;     /* single-step: which vCPU */
+    vmi_event_fn fn;  /* may be NULL: the event is only counted */
+    void *user;
+    uint64_t hits;    /* counted by the core */
+    struct vmi_event *next__; /* the armed list (kept by the backend): do not touch */
+    int armed__;
+};
+
+/* VMI_ERR_ARG for a malformed or duplicate event (a second breakpoint at one
+   address, a second single-step), VMI_ERR_UNSUPPORTED when the backend or
+   QEMU cannot arm it. Either may be called from a callback. vmi_event_clear
+   forgets the event even when removing it from the guest failed. */
+VMI_API vmi_status vmi_event_register(vmi_instance *vmi, vmi_event *ev);
+VMI_API vmi_status vmi_event_clear(vmi_instance *vmi, vmi_event *ev);
+/* Waits up to timeout_ms for events and dispatches them; the guest runs
+   between events. Returns VMI_OK after dispatching at least one,
+   VMI_ERR_TIMEOUT when none came (at once while paused), an error when the
+   backend died. A callback that calls vmi_pause leaves the guest stopped at
+   its event until the matching vmi_resume. */
+VMI_API vmi_status vmi_events_listen(vmi_instance *vmi, int timeout_ms);
 
 #ifdef __cplusplus
 }
@@ -5954,6 +6018,87 @@ VMI_API vmi_status vmi_foreach_log_record(vmi_instance *vmi, vmi_log_fn fn, void
     return vmi__prb_foreach(vmi, vmi->vmcoreinfo, vmi->vmcoreinfo ? strlen(vmi->vmcoreinfo) : 0, fn, user);
 }
 
+
+/* >>events ================================================================= */
+/* The backend keeps the armed events (chained through next__) and says which
+   one a stop belongs to; the core checks them, counts hits, calls back, and
+   hands the run state back: after a dispatch it calls the backend's
+   resume(), which continues the guest (stepping over a breakpoint at the
+   pc first), unless the callback paused the instance. */
+static vmi_status vmi__event_check(vmi_instance *vmi, const vmi_event *ev) {
+    switch (ev->type) {
+    case VMI_EVENT_BREAKPOINT: return VMI_OK;
+    case VMI_EVENT_WATCH:
+        if (ev->len != 1 && ev->len != 2 && ev->len != 4 && ev->len != 8)
+            return vmi__fail(vmi, VMI_ERR_ARG, "watchpoint length %llu: 1, 2, 4 or 8", (unsigned long long)ev->len);
+        if (ev->addr % ev->len)
+            return vmi__fail(vmi, VMI_ERR_ARG, "watchpoint at 0x%llx is not %llu-byte aligned",
+                             (unsigned long long)ev->addr, (unsigned long long)ev->len);
+        if (!ev->access || (ev->access & ~(VMI_WATCH_READ | VMI_WATCH_WRITE)))
+            return vmi__fail(vmi, VMI_ERR_ARG, "watchpoint access 0x%x: VMI_WATCH_READ and/or VMI_WATCH_WRITE",
+                             (unsigned)ev->access);
+        return VMI_OK;
+    case VMI_EVENT_SINGLESTEP:
+        if (ev->vcpu < 0) return vmi__fail(vmi, VMI_ERR_ARG, "single-step on vCPU %d", (int)ev->vcpu);
+        return VMI_OK;
+    default: return vmi__fail(vmi, VMI_ERR_ARG, "event type %d is not a type", (int)ev->type);
+    }
+}
+
+VMI_API vmi_status vmi_event_register(vmi_instance *vmi, vmi_event *ev) {
+    vmi_status st;
+    VMI_ASSERT(vmi && ev);
+    if (ev->armed__) return vmi__fail(vmi, VMI_ERR_ARG, "the event is already registered");
+    if ((st = vmi__event_check(vmi, ev)) != VMI_OK) return st;
+    if (!vmi->be.event_set)
+        return vmi__fail(vmi, VMI_ERR_UNSUPPORTED, "the %s backend has no events", vmi->be.name ? vmi->be.name : "");
+    ev->next__ = NULL;
+    if ((st = vmi->be.event_set(vmi->be.ctx, ev)) != VMI_OK) return vmi__backend_fail(vmi, st, "event_set");
+    ev->armed__ = 1;
+    return VMI_OK;
+}
+
+VMI_API vmi_status vmi_event_clear(vmi_instance *vmi, vmi_event *ev) {
+    vmi_status st;
+    VMI_ASSERT(vmi && ev);
+    if (!ev->armed__) return vmi__fail(vmi, VMI_ERR_ARG, "the event is not registered");
+    st = vmi->be.event_clear ? vmi->be.event_clear(vmi->be.ctx, ev) : VMI_OK;
+    ev->armed__ = 0;
+    ev->next__ = NULL;
+    return st == VMI_OK ? VMI_OK : vmi__backend_fail(vmi, st, "event_clear");
+}
+
+VMI_API vmi_status vmi_events_listen(vmi_instance *vmi, int timeout_ms) {
+    vmi_event_hit hit;
+    vmi_event *ev;
+    vmi_status st, st2 = VMI_OK;
+    int r;
+    VMI_ASSERT(vmi);
+    if (timeout_ms < 0) return vmi__fail(vmi, VMI_ERR_ARG, "timeout %d ms", timeout_ms);
+    if (!vmi->be.event_wait || !vmi->be.resume)
+        return vmi__fail(vmi, VMI_ERR_UNSUPPORTED, "the %s backend has no events", vmi->be.name ? vmi->be.name : "");
+    if (vmi->pause_depth) return vmi__fail(vmi, VMI_ERR_TIMEOUT, "paused: a paused guest makes no events");
+    memset(&hit, 0, sizeof hit);
+    st = vmi->be.event_wait(vmi->be.ctx, timeout_ms, &hit);
+    if (st == VMI_ERR_TIMEOUT) return vmi__fail(vmi, st, "no event within %d ms", timeout_ms);
+    if (st != VMI_OK) return vmi__backend_fail(vmi, st, "event_wait");
+    ev = hit.event;
+    if (!ev || !ev->armed__) {
+        (void)vmi->be.resume(vmi->be.ctx);
+        return vmi__fail(vmi, VMI_ERR_BACKEND, "the %s backend reported a stop no armed event claims", vmi->be.name);
+    }
+    vmi_flush_caches(vmi); /* the guest ran */
+    vmi->pause_depth++;    /* the vCPUs stay stopped through the callback */
+    ev->hits++;
+    r = ev->fn ? ev->fn(vmi, ev, &hit, ev->user) : VMI_EVENT_KEEP;
+    vmi->pause_depth--;
+    if (r == VMI_EVENT_REMOVE && ev->armed__) st2 = vmi_event_clear(vmi, ev);
+    if (vmi->pause_depth) return st2; /* the callback paused: stopped until vmi_resume */
+    if ((st = vmi->be.resume(vmi->be.ctx)) != VMI_OK) return vmi__backend_fail(vmi, st, "resume after an event");
+    vmi_flush_caches(vmi);
+    vmi->v2p_stamp_ms = vmi__now_ms();
+    return st2;
+}
 
 /* >>instance =============================================================== */
 VMI_API vmi_status vmi_paging_from_regs(const vmi_regs *regs, vmi_paging *out) {

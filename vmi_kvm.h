@@ -58,7 +58,32 @@
    trip), QMP cont, so it never leaves the guest paused. pause/resume are
    QMP stop/cont, confirmed with query-status. After attach the guest is
    in the run state it had before (query-status is asked first). The
-   gdbstub's stop notifications are drained and ignored.
+   gdbstub's stop notifications are drained: a trap (T05) while events are
+   armed is kept for event_wait, the others (T02 after a QMP stop) dropped.
+
+   Events (vmi_event_register, vmi_events_listen) through the gdbstub:
+   breakpoints Z0 (software) and Z1 (hardware: TCG has any number, KVM at
+   most 4), watchpoints Z2/Z3/Z4 (write/read/access; x86 reports them after
+   the access), single-steps vCont;s:THREAD with Qqemu.sstep=0x7 (no
+   interrupts or timers during a step; only that vCPU runs). A hit stops
+   every vCPU and QEMU sends "T05thread:NN;" ("...;watch:ADDR;" for
+   watchpoints), parsed into the vCPU index and address; the event is the
+   armed one at that address (the pc for breakpoints), or the single-step
+   sent to that vCPU. While the guest runs, event_wait only reads the gdb
+   socket (poll, bounded by its timeout): commands that run the guest (c,
+   vCont;s) are sent alone and last, after every reply was read and
+   acknowledged. One owner of the run state: after a hit the vCPUs stay
+   stopped until the core calls resume(), which steps over a breakpoint at
+   the pc (z, one vCont;s, Z: KVM's software breakpoints are int3 in guest
+   memory) and sends c, or one vCont;s when a single-step is armed. A hit
+   that arrives outside a listen holds the guest until the next listen
+   (pause/resume do not lose it); setting or clearing an event on a running
+   guest is QMP stop, Z/z, continue. Clearing the last event lets a guest
+   held only by events run. close() removes every armed event (QEMU keeps a
+   departed debugger's breakpoints) and lets a guest held by events run
+   unless it was paused. QEMU exiting ends a listen at once with
+   VMI_ERR_BACKEND (the socket closes). Not offered: register-write events
+   (CR3, ...), which QEMU's gdbstub cannot report.
 
    gdbstub: desc.gdb is its unix socket; with NULL, QEMU's own gdbstub is
    used when query-chardev shows one on a unix socket; otherwise one is
@@ -243,6 +268,16 @@ typedef struct vmi__kvm {
     /* a gdbstub we started */
     char gdb_dir[80], gdb_sock[108];
     int own_gdb;
+    /* events: the armed list (through next__) and why the guest is stopped */
+    vmi_event *events;
+    char stop[256];     /* a trap stop reply kept for event_wait */
+    int pending;        /* `stop` holds one: the guest waits in it */
+    int delivered;      /* event_wait reported a hit: resume continues from it */
+    int hit_bp;         /* ... a breakpoint, at hit_pc of hit_vcpu */
+    uint32_t hit_vcpu;
+    uint64_t hit_pc;
+    int32_t stepping;   /* vCPU sent on a user single-step, or -1 */
+    int paused;         /* stopped by pause() (or before attach) */
 } vmi__kvm;
 
 /* ---- errors, allocation --------------------------------------------------- */
@@ -660,6 +695,15 @@ static int vmi__kvm_gdb_take(vmi__kvm *k, vmi_status *st) {
     return 1;
 }
 
+/* A stop QEMU sent on its own. A trap (T05) while events are armed is an
+   event the guest now waits in: kept for event_wait. Others (T02 after a
+   QMP stop) are dropped. */
+static void vmi__kvm_keep_stop(vmi__kvm *k) {
+    if (!k->events || k->pending || k->pkt_len < 3 || memcmp(k->pkt, "T05", 3) != 0) return;
+    snprintf(k->stop, sizeof k->stop, "%s", k->pkt);
+    k->pending = 1;
+}
+
 /* Stop notifications and console output, which QEMU sends on its own. */
 static int vmi__kvm_gdb_async(const vmi__kvm *k) {
     char c = k->pkt[0];
@@ -679,6 +723,7 @@ static vmi_status vmi__kvm_gdb_reply(vmi__kvm *k, uint64_t deadline, int want_st
             }
             if (want_stop ? (k->pkt_len && (k->pkt[0] == 'T' || k->pkt[0] == 'S')) : !vmi__kvm_gdb_async(k))
                 return VMI_OK;
+            if (!want_stop) vmi__kvm_keep_stop(k);
             continue;
         }
         st = vmi__kvm_recv(k, k->gdb_fd, "gdbstub", k->gin, &k->gin_len, VMI__KVM_PKT * 2, deadline);
@@ -694,6 +739,11 @@ static vmi_status vmi__kvm_gdb_drain(vmi__kvm *k) {
         while (vmi__kvm_gdb_take(k, &st)) {
             if (st != VMI_OK) return st;
             if ((st = vmi__kvm_send(k, k->gdb_fd, "gdbstub", "+", 1)) != VMI_OK) return st;
+            if (k->pkt_len && (k->pkt[0] == 'W' || k->pkt[0] == 'X')) {
+                k->dead = 1;
+                return vmi__kvm_fail(k, VMI_ERR_BACKEND, "gdbstub: the target exited (%s)", k->pkt);
+            }
+            vmi__kvm_keep_stop(k);
         }
         p.fd = k->gdb_fd;
         p.events = POLLIN;
@@ -950,13 +1000,17 @@ static vmi_status vmi__kvm_hold(vmi__kvm *k, int *was) {
     return *was ? vmi__kvm_set_running(k, 0) : VMI_OK;
 }
 
+static vmi_status vmi__kvm_go(vmi__kvm *k);
+
+/* Lets the guest run again if hold() stopped it. With events armed it goes
+   on through the gdbstub (which keeps a trap seen meanwhile, and steps). */
 static vmi_status vmi__kvm_release(vmi__kvm *k, int was, vmi_status st) {
     vmi__json j;
     if (was && !k->dead) {
         char keep[VMI__KVM_ERR];
         vmi_status st2;
         memcpy(keep, k->err, sizeof keep);
-        st2 = vmi__kvm_qmp(k, "cont", NULL, &j);
+        st2 = k->events ? vmi__kvm_go(k) : vmi__kvm_qmp(k, "cont", NULL, &j);
         if (st == VMI_OK) return st2;
         memcpy(k->err, keep, sizeof keep); /* the first failure tells more */
     }
@@ -1072,13 +1126,18 @@ static vmi_status vmi__kvm_vcpu_count(void *ctx, uint32_t *count) {
 
 static vmi_status vmi__kvm_pause(void *ctx) {
     vmi__kvm *k = (vmi__kvm *)ctx;
+    vmi_status st;
     if (k->dead) return vmi__kvm_fail(k, VMI_ERR_BACKEND, "QEMU (pid %d) is gone", (int)k->pid);
-    return vmi__kvm_set_running(k, 0);
+    if ((st = vmi__kvm_set_running(k, 0)) == VMI_OK) k->paused = 1;
+    return st;
 }
 
+/* Also how the core continues after dispatching an event. */
 static vmi_status vmi__kvm_resume(void *ctx) {
     vmi__kvm *k = (vmi__kvm *)ctx;
     if (k->dead) return vmi__kvm_fail(k, VMI_ERR_BACKEND, "QEMU (pid %d) is gone", (int)k->pid);
+    k->paused = 0;
+    if (k->events || k->delivered || k->pending) return vmi__kvm_go(k);
     return vmi__kvm_set_running(k, 1);
 }
 
@@ -1537,6 +1596,9 @@ static vmi_status vmi__kvm_gdb_setup(vmi__kvm *k) {
     if (!strstr(k->pkt, "qXfer:features:read+"))
         return vmi__kvm_fail(k, VMI_ERR_UNSUPPORTED, "gdbstub without target descriptions: \"%.60s\"", k->pkt);
     if ((st = vmi__kvm_gdb(k, "?")) != VMI_OK) return st;
+    /* Single-steps without interrupts or timers (QEMU's TCG default; KVM
+       may refuse, which only makes steps noisier). */
+    if ((st = vmi__kvm_gdb(k, "Qqemu.sstep=0x7")) != VMI_OK) return st;
     if ((st = vmi__kvm_xml_file(k, "target.xml", 0, &regnum)) != VMI_OK) return st;
     if (!k->nregs) return vmi__kvm_fail(k, VMI_ERR_UNSUPPORTED, "gdbstub: no known register in the target XML");
     if ((st = vmi__kvm_gdb(k, "qfThreadInfo")) != VMI_OK) return st;
@@ -1559,10 +1621,261 @@ static vmi_status vmi__kvm_gdb_setup(vmi__kvm *k) {
     return VMI_OK;
 }
 
+/* ---- events ----------------------------------------------------------------- */
+/* Breakpoints (Z0/Z1), watchpoints (Z2 write, Z3 read, Z4 access) and
+   single-steps (vCont;s) through the gdbstub. QEMU stops every vCPU at a
+   hit and sends a stop reply (T05thread:NN; with watch:/rwatch:/awatch:ADDR;
+   for watchpoints). While the guest runs only the socket is read; commands
+   that run it (c, vCont;s) go alone and last. */
+
+static int vmi__kvm_bp_at(const vmi__kvm *k, uint64_t pc) {
+    const vmi_event *ev;
+    for (ev = k->events; ev; ev = ev->next__)
+        if (ev->type == VMI_EVENT_BREAKPOINT && ev->addr == pc) return 1;
+    return 0;
+}
+
+static vmi_event *vmi__kvm_step_event(const vmi__kvm *k) {
+    vmi_event *ev;
+    for (ev = k->events; ev; ev = ev->next__)
+        if (ev->type == VMI_EVENT_SINGLESTEP) return ev;
+    return NULL;
+}
+
+/* Inserts (Z) or removes (z) the breakpoint or watchpoint of ev. */
+static vmi_status vmi__kvm_z(vmi__kvm *k, const vmi_event *ev, int insert) {
+    char body[64];
+    unsigned type;
+    uint64_t len;
+    vmi_status st;
+    if (ev->type == VMI_EVENT_BREAKPOINT) {
+        type = ev->hardware ? 1 : 0;
+        len = vmi__kvm_is_x86(k->arch) ? 1 : 4; /* the instruction's size ("kind") */
+    } else if (ev->type == VMI_EVENT_WATCH) {
+        type = ev->access == VMI_WATCH_WRITE ? 2 : ev->access == VMI_WATCH_READ ? 3 : 4;
+        len = ev->len;
+    } else {
+        return VMI_OK; /* single-steps live in vCont, not in the guest */
+    }
+    snprintf(body, sizeof body, "%c%u,%llx,%llx", insert ? 'Z' : 'z', type, (unsigned long long)ev->addr,
+             (unsigned long long)len);
+    if ((st = vmi__kvm_gdb(k, body)) != VMI_OK) return st;
+    if (strcmp(k->pkt, "OK") == 0) return VMI_OK;
+    if (!k->pkt_len) return vmi__kvm_fail(k, VMI_ERR_UNSUPPORTED, "gdbstub: QEMU does not offer %.3s here", body);
+    return vmi__kvm_fail(k, VMI_ERR_BACKEND, "gdbstub: QEMU refused %s (\"%.20s\")", body, k->pkt);
+}
+
+/* z or Z for every breakpoint at pc. */
+static vmi_status vmi__kvm_bps_at(vmi__kvm *k, uint64_t pc, int insert) {
+    const vmi_event *ev;
+    vmi_status st;
+    for (ev = k->events; ev; ev = ev->next__)
+        if (ev->type == VMI_EVENT_BREAKPOINT && ev->addr == pc && (st = vmi__kvm_z(k, ev, insert)) != VMI_OK) return st;
+    return VMI_OK;
+}
+
+/* Sends a command that runs the guest. Every reply before it was read and
+   acknowledged, so no byte of ours follows it into a running guest. */
+static vmi_status vmi__kvm_gdb_run(vmi__kvm *k, const char *body) {
+    char buf[64];
+    size_t n = vmi__kvm_gdb_frame(buf, sizeof buf, body);
+    return vmi__kvm_send(k, k->gdb_fd, "gdbstub", buf, n);
+}
+
+static vmi_status vmi__kvm_step_cmd(vmi__kvm *k, uint32_t vcpu) {
+    char body[32];
+    snprintf(body, sizeof body, "vCont;s:%x", (unsigned)k->threads[vcpu]);
+    return vmi__kvm_gdb_run(k, body);
+}
+
+/* One instruction of vcpu with its breakpoints at pc lifted (KVM's are
+   int3 in guest memory); its stop reply ends in k->stop. A step that does
+   not end in time is stopped through QMP. */
+static vmi_status vmi__kvm_step_over(vmi__kvm *k, uint32_t vcpu, uint64_t pc) {
+    vmi_status st, st2;
+    if ((st = vmi__kvm_bps_at(k, pc, 0)) != VMI_OK) return st;
+    st = vmi__kvm_step_cmd(k, vcpu);
+    if (st == VMI_OK) st = vmi__kvm_gdb_reply(k, vmi__now_ms() + k->timeout_ms, 1);
+    if (st == VMI_ERR_TIMEOUT && !k->dead && vmi__kvm_set_running(k, 0) == VMI_OK)
+        st = vmi__kvm_fail(k, VMI_ERR_TIMEOUT, "gdbstub: a step over the breakpoint at 0x%llx did not end",
+                           (unsigned long long)pc);
+    if (st == VMI_OK) snprintf(k->stop, sizeof k->stop, "%s", k->pkt);
+    if (k->dead) return st;
+    st2 = vmi__kvm_bps_at(k, pc, 1);
+    return st != VMI_OK ? st : st2;
+}
+
+/* Continues a stopped guest: not at all while a kept trap waits for
+   event_wait; else past the breakpoint it was reported at; then one step
+   of the single-stepped vCPU, or every vCPU on. */
+static vmi_status vmi__kvm_go(vmi__kvm *k) {
+    vmi_event *step;
+    vmi_status st;
+    if ((st = vmi__kvm_gdb_drain(k)) != VMI_OK) return st;
+    if (k->pending) return VMI_OK;
+    step = vmi__kvm_step_event(k);
+    if (k->delivered && k->hit_bp && vmi__kvm_bp_at(k, k->hit_pc) && (!step || (uint32_t)step->vcpu == k->hit_vcpu)) {
+        k->delivered = 0;
+        if ((st = vmi__kvm_step_over(k, k->hit_vcpu, k->hit_pc)) != VMI_OK) return st;
+        if (step || strstr(k->stop, "watch:")) { /* that step was the user's, or hit a watchpoint */
+            if (step) k->stepping = (int32_t)k->hit_vcpu;
+            k->pending = 1;
+            return VMI_OK;
+        }
+    }
+    k->delivered = 0;
+    if (step) {
+        k->stepping = step->vcpu;
+        return vmi__kvm_step_cmd(k, (uint32_t)step->vcpu);
+    }
+    return vmi__kvm_gdb_run(k, "c");
+}
+
+/* The vCPU and watched address of the stop reply in k->stop. */
+static vmi_status vmi__kvm_parse_stop(vmi__kvm *k, uint32_t *vcpu, uint64_t *waddr, uint32_t *access) {
+    const char *p = k->stop + 3;
+    unsigned long tid = k->threads[0];
+    uint32_t i;
+    *waddr = 0;
+    *access = 0;
+    while (*p) {
+        const char *colon = strchr(p, ':'), *end;
+        if (!colon) break;
+        end = strchr(colon, ';');
+        if (!end) end = colon + strlen(colon);
+        if (colon - p == 6 && strncmp(p, "thread", 6) == 0) {
+            const char *t = colon + 1, *dot = (const char *)memchr(t, '.', (size_t)(end - t));
+            tid = strtoul(dot ? dot + 1 : t, NULL, 16); /* "pP.T" with multiprocess */
+        } else if (colon - p >= 5 && strncmp(colon - 5, "watch", 5) == 0) {
+            *access = colon - p == 5 ? VMI_WATCH_WRITE : *p == 'r' ? VMI_WATCH_READ : VMI_WATCH_READ | VMI_WATCH_WRITE;
+            *waddr = strtoull(colon + 1, NULL, 16);
+        }
+        p = *end ? end + 1 : end;
+    }
+    for (i = 0; i < k->nthreads; i++)
+        if (k->threads[i] == tid) {
+            *vcpu = i;
+            return VMI_OK;
+        }
+    return vmi__kvm_fail(k, VMI_ERR_FORMAT, "gdbstub: a stop on unknown thread %lx (\"%.60s\")", tid, k->stop);
+}
+
+/* Which armed event the kept stop is: VMI_ERR_NOT_FOUND when none. */
+static vmi_status vmi__kvm_deliver(vmi__kvm *k, vmi_event_hit *hit) {
+    uint32_t vcpu = 0, access;
+    uint64_t waddr, pc;
+    int stepped;
+    vmi_event *ev;
+    vmi_status st = vmi__kvm_parse_stop(k, &vcpu, &waddr, &access);
+    stepped = k->stepping == (int32_t)vcpu;
+    k->stepping = -1;
+    if (st != VMI_OK) return st;
+    if ((st = vmi__kvm_read_regs(k, vcpu, &hit->regs)) != VMI_OK) return st;
+    pc = vmi__kvm_is_x86(k->arch) ? hit->regs.x86.rip
+         : k->arch == VMI_ARCH_AARCH64 ? hit->regs.arm64.pc : hit->regs.arm.r[15];
+    for (ev = k->events; ev; ev = ev->next__) {
+        if (access ? ev->type == VMI_EVENT_WATCH && ev->access == access && waddr >= ev->addr && waddr - ev->addr < ev->len
+            : stepped ? ev->type == VMI_EVENT_SINGLESTEP && (uint32_t)ev->vcpu == vcpu
+                      : ev->type == VMI_EVENT_BREAKPOINT && ev->addr == pc)
+            break;
+    }
+    if (!ev) return VMI_ERR_NOT_FOUND; /* cleared since: the guest goes on */
+    hit->vcpu = vcpu;
+    hit->addr = access ? waddr : pc;
+    hit->event = ev;
+    k->delivered = 1;
+    k->hit_bp = ev->type == VMI_EVENT_BREAKPOINT;
+    k->hit_vcpu = vcpu;
+    k->hit_pc = pc;
+    return VMI_OK;
+}
+
+static vmi_status vmi__kvm_event_wait(void *ctx, int timeout_ms, vmi_event_hit *hit) {
+    vmi__kvm *k = (vmi__kvm *)ctx;
+    uint64_t deadline = vmi__now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    if (k->dead) return vmi__kvm_fail(k, VMI_ERR_BACKEND, "QEMU (pid %d) is gone", (int)k->pid);
+    for (;;) {
+        vmi_status st;
+        if (!k->pending) {
+            if ((st = vmi__kvm_gdb_reply(k, deadline, 1)) != VMI_OK) return st;
+            if (k->pkt_len < 3 || memcmp(k->pkt, "T05", 3) != 0) continue; /* T02: a QMP stop */
+            snprintf(k->stop, sizeof k->stop, "%s", k->pkt);
+        }
+        k->pending = 0;
+        st = vmi__kvm_deliver(k, hit);
+        if (st != VMI_ERR_NOT_FOUND) return st;
+        if ((st = vmi__kvm_go(k)) != VMI_OK) return st;
+    }
+}
+
+static vmi_status vmi__kvm_event_set(void *ctx, vmi_event *ev) {
+    vmi__kvm *k = (vmi__kvm *)ctx;
+    const vmi_event *o;
+    vmi_status st;
+    int was;
+    if (ev->type == VMI_EVENT_SINGLESTEP && (uint32_t)ev->vcpu >= k->nthreads)
+        return vmi__kvm_fail(k, VMI_ERR_ARG, "single-step on vCPU %d of %u", (int)ev->vcpu, k->nthreads);
+    for (o = k->events; o; o = o->next__) {
+        if (o->type != ev->type) continue;
+        if (ev->type == VMI_EVENT_SINGLESTEP) return vmi__kvm_fail(k, VMI_ERR_ARG, "a single-step is already armed");
+        if (o->addr == ev->addr && (ev->type == VMI_EVENT_BREAKPOINT || (o->len == ev->len && o->access == ev->access)))
+            return vmi__kvm_fail(k, VMI_ERR_ARG, "an event at 0x%llx is already armed", (unsigned long long)ev->addr);
+    }
+    if ((st = vmi__kvm_hold(k, &was)) != VMI_OK) return st;
+    if ((st = vmi__kvm_z(k, ev, 1)) == VMI_OK) {
+        ev->next__ = k->events;
+        k->events = ev;
+    }
+    return vmi__kvm_release(k, was, st);
+}
+
+static vmi_status vmi__kvm_event_clear(void *ctx, vmi_event *ev) {
+    vmi__kvm *k = (vmi__kvm *)ctx;
+    vmi_event **pp;
+    vmi_status st;
+    int was;
+    for (pp = &k->events; *pp && *pp != ev; pp = &(*pp)->next__) {
+    }
+    if (!*pp) return vmi__kvm_fail(k, VMI_ERR_ARG, "the event is not armed here");
+    st = vmi__kvm_hold(k, &was);
+    if (st == VMI_OK) st = vmi__kvm_z(k, ev, 0);
+    *pp = ev->next__; /* forgotten whatever QEMU said */
+    ev->next__ = NULL;
+    if (!k->events) {
+        /* Nothing left to report: a stop kept for event_wait, or a last step
+           that ended, would hold the guest for nobody. */
+        k->pending = 0;
+        k->stepping = -1;
+        if (!was && !k->delivered && !k->paused && !k->dead) {
+            vmi_status st2 = vmi__kvm_set_running(k, 1);
+            return st != VMI_OK ? st : st2;
+        }
+        return vmi__kvm_release(k, was, st);
+    }
+    return vmi__kvm_release(k, was, st);
+}
+
+/* On close: QEMU keeps a gdbstub's breakpoints after the debugger left, so
+   they are removed, and a guest stopped at an event runs on unless paused. */
+static void vmi__kvm_drop_events(vmi__kvm *k) {
+    vmi_event *ev;
+    int was;
+    uint32_t t = k->timeout_ms;
+    if (k->dead || k->gdb_fd < 0 || (!k->events && !k->delivered && !k->pending)) return;
+    k->timeout_ms = t < 1000 ? t : 1000;
+    if (vmi__kvm_hold(k, &was) == VMI_OK) {
+        for (ev = k->events; ev && !k->dead; ev = ev->next__) (void)vmi__kvm_z(k, ev, 0);
+        k->events = NULL;
+        if (!k->paused && !k->dead) (void)vmi__kvm_set_running(k, 1);
+    }
+    k->timeout_ms = t;
+}
+
 static const char *vmi__kvm_last_error(void *ctx) { return ((vmi__kvm *)ctx)->err; }
 
 static void vmi__kvm_destroy(vmi__kvm *k) {
     uint32_t b;
+    vmi__kvm_drop_events(k);
     if (k->gdb_fd >= 0) close(k->gdb_fd);
     if (k->own_gdb && k->qmp_fd >= 0 && !k->dead) {
         char *out = NULL;
@@ -1619,6 +1932,7 @@ static vmi_status vmi__kvm_attach(vmi__kvm *k, const vmi_kvm_desc *desc) {
         vmi_status st2 = vmi__kvm_set_running(k, 1);
         if (st == VMI_OK) st = st2;
     }
+    k->paused = !was;
     return st;
 }
 
@@ -1650,6 +1964,7 @@ VMI_API vmi_status vmi_kvm_open(const vmi_kvm_desc *desc, vmi_backend *out, char
     k->qmp_fd = k->gdb_fd = -1;
     k->timeout_ms = desc->timeout_ms ? desc->timeout_ms : 5000;
     k->writable = desc->writable != 0;
+    k->stepping = -1;
     st = vmi__kvm_attach(k, desc);
     if (st != VMI_OK) {
         if (err && errlen) snprintf(err, errlen, "%s", k->err);
@@ -1671,6 +1986,9 @@ VMI_API vmi_status vmi_kvm_open(const vmi_kvm_desc *desc, vmi_backend *out, char
     out->set_regs = vmi__kvm_set_regs;
     out->pause = vmi__kvm_pause;
     out->resume = vmi__kvm_resume;
+    out->event_set = vmi__kvm_event_set;
+    out->event_clear = vmi__kvm_event_clear;
+    out->event_wait = vmi__kvm_event_wait;
     out->last_error = vmi__kvm_last_error;
     out->close = vmi__kvm_close;
     k->err[0] = '\0';

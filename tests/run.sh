@@ -71,6 +71,8 @@ if [ "$mode" = all ]; then
     step profiles python3 tests/guests/test_profiles.py --vmi "$B/vmi" --out "$B/guests"
     step live-qemu "$B/unit/test_kvm"
     step live-qemu-asan-ubsan "$B/unit-san/test_kvm"
+    step live-events "$B/unit/test_events"
+    step live-events-asan-ubsan "$B/unit-san/test_events"
     step kallsyms-recovery "$B/unit/test_kallsyms" "$B/guests"
     step kallsyms-recovery-asan-ubsan "$B/unit-san/test_kallsyms" "$B/guests"
     step kernel-log "$B/unit/test_dmesg" "$B/guests"
