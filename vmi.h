@@ -4706,13 +4706,13 @@ static vmi_status vmi__scan_phys(vmi_instance *vmi, const void *needle, size_t n
         const vmi_mem_range *r = &vmi->be.ranges[ri];
         uint64_t base = 0;
         while (base < r->size && !stop) {
-            size_t want = (size_t)vmi__min64(r->host ? r->size : VMI__SCAN_CHUNK, r->size - base), i = 0;
+            size_t span = (size_t)vmi__min64(r->host ? r->size : VMI__SCAN_CHUNK, r->size - base), want = span, i = 0;
             const uint8_t *p = (const uint8_t *)r->host;
             if (p) p += base;
             else {
                 if (!chunk && !(chunk = (uint8_t *)vmi__alloc(vmi, VMI__SCAN_CHUNK)))
                     return vmi__fail(vmi, VMI_ERR_NOMEM, "scan buffer");
-                if (vmi->be.read_pa(vmi->be.ctx, r->pa + base, chunk, want) != VMI_OK) want = 0;
+                if (vmi->be.read_pa(vmi->be.ctx, r->pa + base, chunk, span) != VMI_OK) want = 0; /* skip the chunk */
                 p = chunk;
             }
             while (want >= n && i <= want - n && !stop) {
@@ -4723,8 +4723,8 @@ static vmi_status vmi__scan_phys(vmi_instance *vmi, const void *needle, size_t n
                     stop = hit(vmi, r->pa + base + i, q, want - i, user);
                 i++;
             }
-            if (base + want >= r->size || want < n) base = r->size;
-            else base += want - (n - 1);
+            if (base + span >= r->size || span < n) base = r->size;
+            else base += span - (n - 1);
         }
     }
     vmi__free(vmi, chunk);
