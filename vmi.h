@@ -455,6 +455,9 @@ typedef int (*vmi_process_fn)(void *user, const vmi_process *p);
 VMI_API vmi_status vmi_foreach_process(vmi_instance *vmi, int threads, vmi_process_fn fn, void *user);
 VMI_API vmi_status vmi_process_by_pid(vmi_instance *vmi, int64_t pid, vmi_process *out);
 VMI_API vmi_status vmi_pid_to_dtb(vmi_instance *vmi, int64_t pid, uint64_t *dtb);
+/* The task a vCPU runs in kernel mode (x86_64: the per-CPU current_task
+   through GS; AArch64: SP_EL0), e.g. inside an event callback. */
+VMI_API vmi_status vmi_current_process(vmi_instance *vmi, uint32_t vcpu, vmi_process *out);
 /* The command line from the process's own memory, arguments separated by
    NUL as in /proc/PID/cmdline; *len counts the bytes. */
 VMI_API vmi_status vmi_process_cmdline(vmi_instance *vmi, const vmi_process *p, char *buf, size_t cap, size_t *len);
@@ -5045,6 +5048,41 @@ VMI_API vmi_status vmi_process_by_pid(vmi_instance *vmi, int64_t pid, vmi_proces
     f.pid = pid, f.out = out, f.found = 0;
     if ((st = vmi_foreach_process(vmi, 1, vmi__pid_match, &f)) != VMI_OK) return st;
     return f.found ? VMI_OK : vmi__fail(vmi, VMI_ERR_NOT_FOUND, "no process with pid %lld", (long long)pid);
+}
+
+/* x86_64: current_task is a per-CPU variable (pcpu_hot.current_task from
+   6.2); its per-CPU base is GS in kernel mode, KERNEL_GS_BASE in user mode. */
+static vmi_status vmi__current_task(vmi_instance *vmi, const vmi_regs *r, uint64_t *task) {
+    uint64_t off, base;
+    if (r->arch == VMI_ARCH_AARCH64) {
+        if (((r->arm64.pstate >> 2) & 3) == 0)
+            return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "vCPU in EL0: SP_EL0 is a user stack");
+        *task = r->arm64.sp_el0;
+        return VMI_OK;
+    }
+    if (r->arch != VMI_ARCH_X86_64 || !(r->valid & VMI_REGS_SEGMENT))
+        return vmi__fail(vmi, VMI_ERR_UNSUPPORTED, "current task: x86_64 and AArch64 only, with segment registers");
+    if (vmi_ksym(vmi, "current_task", &off) != VMI_OK) {
+        uint64_t member;
+        if (vmi_ksym(vmi, "pcpu_hot", &off) != VMI_OK || vmi_offset(vmi, "pcpu_hot", "current_task", &member) != VMI_OK)
+            return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "neither current_task nor pcpu_hot.current_task is known");
+        off += member;
+    }
+    base = (r->x86.cs & 3) ? r->x86.kernel_gs_base : r->x86.gs_base;
+    return vmi__kptr(vmi, base + off, task);
+}
+
+VMI_API vmi_status vmi_current_process(vmi_instance *vmi, uint32_t vcpu, vmi_process *out) {
+    vmi_regs regs;
+    uint64_t task;
+    vmi_status st;
+    memset(out, 0, sizeof *out);
+    if ((st = vmi__lx_ready(vmi)) != VMI_OK || (st = vmi_get_regs(vmi, vcpu, &regs)) != VMI_OK ||
+        (st = vmi__current_task(vmi, &regs, &task)) != VMI_OK)
+        return st;
+    if (vmi__lx_task(vmi, task, out) != VMI_OK)
+        return vmi__fail(vmi, VMI_ERR_NOT_PRESENT, "vCPU %u: task at 0x%llx is unreadable", vcpu, (unsigned long long)task);
+    return VMI_OK;
 }
 
 VMI_API vmi_status vmi_pid_to_dtb(vmi_instance *vmi, int64_t pid, uint64_t *dtb) {

@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #if defined(__unix__)
 #include <sys/ioctl.h>
 #endif
@@ -304,6 +305,7 @@ enum {
     CLI_OPT_JSON, CLI_OPT_MODE, CLI_OPT_DTB, CLI_OPT_TCR, CLI_OPT_GRANULE, CLI_OPT_VA_BITS,
     CLI_OPT_BASE, CLI_OPT_FORMAT, CLI_OPT_WRITE, CLI_OPT_PHYS, CLI_OPT_KERNEL, CLI_OPT_RAW,
     CLI_OPT_HELP, CLI_OPT_VERSION, CLI_OPT_PROFILE, CLI_OPT_PID, CLI_OPT_THREADS, CLI_OPT_OUTPUT,
+    CLI_OPT_BREAK, CLI_OPT_HITS, CLI_OPT_SECONDS, CLI_OPT_READ,
     CLI_OPT_COUNT
 };
 #define CLI_BIT(id) (1u << (id))
@@ -324,7 +326,8 @@ static const struct cli_optdef {
     {"--json", 0},   {"--mode", 1},  {"--dtb", 1},   {"--tcr", 1},    {"--granule", 1},
     {"--va-bits", 1}, {"--base", 1}, {"--format", 1}, {"--write", 0},  {"--phys", 0},
     {"--kernel", 0}, {"--raw", 0},   {"--help", 0},  {"--version", 0}, {"--profile", 1},
-    {"--pid", 1},    {"--threads", 0}, {"-o", 1}};
+    {"--pid", 1},    {"--threads", 0}, {"-o", 1},   {"--break", 1},  {"--count", 1},
+    {"--seconds", 1}, {"--read", 0}};
 
 /* Where the paging mode or the DTB came from. */
 typedef enum cli_source { CLI_SRC_UNKNOWN, CLI_SRC_REGS, CLI_SRC_OPTIONS, CLI_SRC_OS } cli_source;
@@ -1604,6 +1607,122 @@ static int cli_cmd_isf(cli *c)
 
 /* ---- main ------------------------------------------------------------------------ */
 
+/* ---- trace, watch: events on a live guest ---------------------------------------- */
+
+typedef struct cli_events {
+    cli *c;
+    uint64_t want, seen;
+} cli_events;
+
+/* One line (or JSON object) per hit: vCPU, pc and its symbol, the process
+   on that vCPU, the first argument registers. */
+static int cli_event_hit(vmi_instance *vmi, vmi_event *ev, const vmi_event_hit *hit, void *user)
+{
+    cli_events *t = (cli_events *)user;
+    const vmi_regs *r = &hit->regs;
+    int x86 = r->arch == VMI_ARCH_X86_64 || r->arch == VMI_ARCH_X86;
+    uint64_t pc = x86 ? r->x86.rip : r->arm64.pc, off = 0;
+    uint64_t a0 = x86 ? r->x86.rdi : r->arm64.x[0], a1 = x86 ? r->x86.rsi : r->arm64.x[1];
+    char sym[128] = "?";
+    vmi_process p;
+    int have_p = vmi_current_process(vmi, hit->vcpu, &p) == VMI_OK;
+    (void)ev;
+    vmi_ksym_lookup(vmi, pc, sym, sizeof sym, &off);
+    t->seen++;
+    if (cli_has(t->c, CLI_OPT_JSON)) {
+        cli_json *j = &t->c->json;
+        cli_json_open(j, NULL, '{');
+        cli_json_num(j, "hit", t->seen);
+        cli_json_num(j, "vcpu", hit->vcpu);
+        cli_json_hex(j, "pc", pc);
+        cli_json_str(j, "symbol", sym);
+        cli_json_num(j, "symbol_offset", off);
+        cli_json_hex(j, "addr", hit->addr);
+        cli_json_hex(j, "arg0", a0);
+        cli_json_hex(j, "arg1", a1);
+        if (have_p) cli_json_num(j, "pid", (uint64_t)p.pid); else cli_json_str(j, "pid", NULL);
+        cli_json_str(j, "name", have_p ? p.name : NULL);
+        cli_json_close(j, '}');
+    } else {
+        printf("hit %-4" PRIu64 " vcpu %u  pc 0x%" PRIx64 " %s+0x%" PRIx64 "  addr 0x%" PRIx64
+               "  arg0 0x%" PRIx64 " arg1 0x%" PRIx64 "  pid %lld %s\n", t->seen, hit->vcpu, pc, sym, off,
+               hit->addr, a0, a1, have_p ? (long long)p.pid : -1LL, have_p ? p.name : "?");
+        fflush(stdout);
+    }
+    return t->seen >= t->want ? VMI_EVENT_REMOVE : VMI_EVENT_KEEP;
+}
+
+/* Arms ev, listens until --count hits (default 10) or --seconds (default
+   10) pass, and clears it. */
+static int cli_events_run(cli *c, vmi_event *ev, const char *what)
+{
+    cli_events t;
+    uint64_t seconds = 10;
+    time_t end;
+    vmi_status st = VMI_OK;
+    int rc = CLI_OK;
+    t.c = c, t.seen = 0, t.want = 10;
+    if (cli_has(c, CLI_OPT_HITS) && (rc = cli_number("--count", c->value[CLI_OPT_HITS], &t.want)) != CLI_OK)
+        return rc;
+    if (cli_has(c, CLI_OPT_SECONDS) && (rc = cli_number("--seconds", c->value[CLI_OPT_SECONDS], &seconds)) != CLI_OK)
+        return rc;
+    ev->fn = cli_event_hit;
+    ev->user = &t;
+    if (vmi_event_register(c->vmi, ev) != VMI_OK)
+        return cli_error(CLI_FAIL, vmi_last_error(c->vmi), "%s", what);
+    if (cli_has(c, CLI_OPT_JSON)) cli_json_open(&c->json, NULL, '[');
+    end = time(NULL) + (time_t)seconds;
+    while (t.seen < t.want && time(NULL) < end) {
+        st = vmi_events_listen(c->vmi, 250);
+        if (st != VMI_OK && st != VMI_ERR_TIMEOUT) break;
+        st = VMI_OK;
+    }
+    if (cli_has(c, CLI_OPT_JSON)) cli_json_close(&c->json, ']');
+    if (st != VMI_OK) rc = cli_error(CLI_FAIL, vmi_last_error(c->vmi), "%s (after %" PRIu64 " hits)", what, t.seen);
+    else if (t.seen < t.want)
+        rc = cli_error(CLI_FAIL, NULL, "%s: %" PRIu64 " of %" PRIu64 " hits in %" PRIu64 " s", what, t.seen, t.want,
+                       seconds);
+    if (t.seen < t.want) vmi_event_clear(c->vmi, ev); /* the callback cleared it otherwise */
+    return rc;
+}
+
+/* trace TARGET --break SYMBOL|0xADDR: a breakpoint, each hit printed. */
+static int cli_cmd_trace(cli *c)
+{
+    vmi_event ev;
+    const char *at = c->value[CLI_OPT_BREAK];
+    int rc;
+    if (!cli_has(c, CLI_OPT_BREAK)) return cli_error(CLI_USAGE, NULL, "trace needs --break SYMBOL|ADDR");
+    if ((rc = cli_open(c)) != CLI_OK) return rc;
+    memset(&ev, 0, sizeof ev);
+    ev.type = VMI_EVENT_BREAKPOINT;
+    if (at[0] == '0' && (at[1] == 'x' || at[1] == 'X')) {
+        if ((rc = cli_number("--break", at, &ev.addr)) != CLI_OK) return rc;
+    } else if (vmi_ksym(c->vmi, at, &ev.addr) != VMI_OK) {
+        return cli_error(CLI_FAIL, vmi_last_error(c->vmi), "--break %s", at);
+    }
+    return cli_events_run(c, &ev, "trace");
+}
+
+/* watch TARGET ADDR LEN [--write] [--read]: a watchpoint (writes by default). */
+static int cli_cmd_watch(cli *c)
+{
+    vmi_event ev;
+    uint64_t len;
+    int rc;
+    memset(&ev, 0, sizeof ev);
+    ev.type = VMI_EVENT_WATCH;
+    if ((rc = cli_number("ADDR", c->pos[2], &ev.addr)) != CLI_OK || (rc = cli_number("LEN", c->pos[3], &len)) != CLI_OK)
+        return rc;
+    ev.len = len;
+    ev.access = (cli_has(c, CLI_OPT_READ) ? VMI_WATCH_READ : 0u) |
+                (cli_has(c, CLI_OPT_WRITE) || !cli_has(c, CLI_OPT_READ) ? VMI_WATCH_WRITE : 0u);
+    if ((rc = cli_open(c)) != CLI_OK) return rc;
+    return cli_events_run(c, &ev, "watch");
+}
+
+#define CLI_EVENT_OPTS (CLI_BIT(CLI_OPT_HITS) | CLI_BIT(CLI_OPT_SECONDS))
+
 static const cli_cmd cli_cmds[] = {
     {"info", 1, "TARGET", CLI_COMMON, CLI_OS_OPTIONAL, cli_cmd_info},
     {"read", 3, "TARGET ADDR LEN", CLI_COMMON | CLI_SPACE | CLI_BIT(CLI_OPT_RAW), CLI_OS_NO,
@@ -1616,7 +1735,10 @@ static const cli_cmd cli_cmds[] = {
     {"syms", 1, "TARGET", CLI_COMMON, CLI_OS_NEEDED, cli_cmd_syms},
     {"dmesg", 1, "TARGET", CLI_COMMON, CLI_OS_NEEDED, cli_cmd_dmesg},
     {"offset", 2, "TARGET TYPE[.MEMBER]", CLI_COMMON, CLI_OS_NEEDED, cli_cmd_offset},
-    {"isf", 1, "TARGET", CLI_COMMON | CLI_BIT(CLI_OPT_OUTPUT), CLI_OS_NEEDED, cli_cmd_isf}};
+    {"isf", 1, "TARGET", CLI_COMMON | CLI_BIT(CLI_OPT_OUTPUT), CLI_OS_NEEDED, cli_cmd_isf},
+    {"trace", 1, "TARGET", CLI_COMMON | CLI_EVENT_OPTS | CLI_BIT(CLI_OPT_BREAK), CLI_OS_NEEDED, cli_cmd_trace},
+    {"watch", 3, "TARGET ADDR LEN", CLI_COMMON | CLI_EVENT_OPTS | CLI_BIT(CLI_OPT_READ), CLI_OS_NEEDED,
+     cli_cmd_watch}};
 
 static int cli_select_command(cli *c)
 {

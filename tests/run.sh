@@ -73,6 +73,7 @@ if [ "$mode" = all ]; then
     step live-qemu-asan-ubsan "$B/unit-san/test_kvm"
     step live-events "$B/unit/test_events"
     step live-events-asan-ubsan "$B/unit-san/test_events"
+    step live-cli python3 tests/guests/test_live_cli.py --vmi "$B/vmi"
     step kallsyms-recovery "$B/unit/test_kallsyms" "$B/guests"
     step kallsyms-recovery-asan-ubsan "$B/unit-san/test_kallsyms" "$B/guests"
     step kernel-log "$B/unit/test_dmesg" "$B/guests"
