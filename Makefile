@@ -57,6 +57,7 @@ test-quick: all $(addprefix $(BUILD)/unit/,$(UNITS)) $(addprefix $(BUILD)/unit-s
 # With a lab capture present, also times a real guest's ELF core.
 bench: $(BUILD)/bench
 	$(BUILD)/bench $(wildcard $(BUILD)/guests/x86_64/mem.elf)
+	python3 bench/live.py $(BUILD)/bench
 
 fuzz: $(BUILD)/fuzz/fuzz_file $(BUILD)/fuzz/fuzz_paging $(BUILD)/fuzz/fuzz_types
 	sh tests/fuzz/run.sh $(BUILD)/fuzz $(FUZZ_SECONDS)
