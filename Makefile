@@ -29,11 +29,11 @@ $(BUILD)/vmi: examples/vmi.c $(HEADERS) | $(BUILD)
 	$(CC) -std=c99 -O2 $(CWARN) -I. examples/vmi.c -o $@ -static 2>/dev/null || \
 	$(CC) -std=c99 -O2 $(CWARN) -I. examples/vmi.c -o $@
 
-$(BUILD)/unit/%: tests/unit/%.c tests/unit/test.h $(HEADERS)
+$(BUILD)/unit/%: tests/unit/%.c tests/unit/test.h tests/unit/live_guest.h $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) -std=c99 -O1 -g $(CWARN) -I. $< -o $@
 
-$(BUILD)/unit-san/%: tests/unit/%.c tests/unit/test.h $(HEADERS)
+$(BUILD)/unit-san/%: tests/unit/%.c tests/unit/test.h tests/unit/live_guest.h $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) -std=c99 -O1 -g $(CWARN) $(SAN) -I. $< -o $@
 

@@ -20,69 +20,9 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-#define MAX_GUESTS 2
 #define STEPS 5
 
-typedef struct guest {
-    const char *arch;
-    pid_t lab;
-    int qemu_pid;
-    char qmp[256], line[4096];
-} guest;
-
-static guest guests[MAX_GUESTS];
-static int nguests;
-
-static void stop_guests(void) {
-    int i;
-    for (i = 0; i < nguests; i++)
-        if (guests[i].lab > 0) {
-            kill(guests[i].lab, SIGTERM);
-            waitpid(guests[i].lab, NULL, 0);
-            guests[i].lab = 0;
-        }
-}
-
-static void on_signal(int sig) {
-    stop_guests();
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
-static double now_s(void) {
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
-}
-
-static int start_guest(guest *g, const char *arch) {
-    int fds[2];
-    FILE *f;
-    vmi__json j;
-    uint64_t pid = 0;
-    size_t n;
-    g->arch = arch;
-    if (pipe(fds) != 0) return 0;
-    g->lab = fork();
-    if (g->lab == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        execlp("python3", "python3", "tests/guests/lab.py", "boot", arch, "--live", (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    g->line[0] = '\0';
-    f = fdopen(fds[0], "r");
-    if (!f || !fgets(g->line, sizeof g->line, f)) return 0;
-    fclose(f);
-    n = strlen(g->line);
-    j.s = g->line; j.n = n; j.pos = 0; j.err = NULL; j.errlen = 0;
-    if (!vmi__kvm_jfind(&j, "qmp") || !vmi__kvm_jstr(&j, g->qmp, sizeof g->qmp)) return 0;
-    j.pos = 0;
-    if (vmi__kvm_jfind(&j, "pid")) vmi__json_u64(&j, &pid);
-    g->qemu_pid = (int)pid;
-    return 1;
-}
+#include "live_guest.h"
 
 /* arm64's kallsyms has functions only: data symbols (jiffies) come from the
    committed System.map, when the lab has one for the arch. */
@@ -517,7 +457,7 @@ int main(int argc, char **argv) {
     for (i = 0; i < n && i < MAX_GUESTS; i++) {
         test_context("boot %s", arches[i]);
         nguests++;
-        if (!CHECK(start_guest(&guests[i], arches[i]), "lab boot of %s: got \"%s\"", arches[i], guests[i].line))
+        if (!CHECK(start_guest(&guests[i], arches[i]) && parse_guest(&guests[i]), "lab boot of %s: got \"%s\"", arches[i], guests[i].line))
             return test_summary();
     }
     for (i = 0; i < nguests; i++) test_guest(&guests[i]);
