@@ -11,6 +11,7 @@
        vmi dmesg     TARGET                 the kernel log
        vmi offset    TARGET TYPE[.MEMBER]   a member's offset (or a type's size)
        vmi isf       TARGET -o FILE         the types and symbols as a Volatility3 ISF
+       vmi dump      TARGET OUT             guest memory into a raw, LiME or ELF core image
 
    Build: gcc -std=c99 -O2 -Wall -Wextra -I. examples/vmi.c -o build/vmi
    Options, output formats and exit codes: examples/README.md.
@@ -25,6 +26,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -33,6 +35,8 @@
 #include <time.h>
 #if defined(__unix__)
 #include <sys/ioctl.h>
+#include <sys/time.h>
+#include <unistd.h>
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -57,6 +61,7 @@ static const char cli_usage_text[] =
     "       vmi dmesg     TARGET [options]\n"
     "       vmi offset    TARGET TYPE[.MEMBER] [options]\n"
     "       vmi isf       TARGET -o FILE [options]\n"
+    "       vmi dump      TARGET OUT [--format raw|lime|elf] [--json]\n"
     "       vmi help | --help | --version\n";
 
 static const char cli_options_text[] =
@@ -72,7 +77,8 @@ static const char cli_options_text[] =
     "  --granule 4k|16k|64k     AArch64: build --tcr from the granule and --va-bits\n"
     "  --va-bits N              (defaults 4k and 48)\n"
     "  --base X                 raw images: guest-physical address of file offset 0\n"
-    "  --format raw|lime|elf    do not detect the format from the content\n"
+    "  --format raw|lime|elf    do not detect the format from the content; dump: the\n"
+    "                           format of OUT (default elf)\n"
     "  --write                  open TARGET writable (needed by vmi write)\n"
     "  --profile FILE           BTF, vmlinux, ISF JSON or System.map (repeatable)\n"
     "  --pid N                  read, write, translate: through process N's page tables\n"
@@ -1721,6 +1727,490 @@ static int cli_cmd_watch(cli *c)
     return cli_events_run(c, &ev, "watch");
 }
 
+/* ---- dump: memory into a new image ---------------------------------------------- */
+
+/* Every range of the memory map, read with vmi_read_pa CLI_DUMP_CHUNK bytes at
+   a time, into OUT.tmp, renamed to OUT once all is written: a failed dump
+   leaves no OUT. The ELF core carries the vCPU registers as QEMU writes them
+   (NT_PRSTATUS, then QEMUCPUState on x86), the layouts vmi_file.h reads. */
+#define CLI_DUMP_CHUNK (4u << 20)
+#define CLI_DUMP_RAW_MAX (64ull << 30)
+#define CLI_EM_NONE 0u
+#define CLI_EM_386 3u
+#define CLI_EM_ARM 40u
+#define CLI_EM_X86_64 62u
+#define CLI_EM_AARCH64 183u
+#define CLI_PRS64_REG 112u /* struct elf_prstatus: pr_reg, 64-bit targets */
+#define CLI_PRS32_REG 72u  /* 32-bit targets */
+#define CLI_QEMU_SIZE 0x1B8u /* QEMUCPUState v1, kernel_gs_base included */
+
+enum { CLI_DUMP_RAW, CLI_DUMP_LIME, CLI_DUMP_ELF };
+static const char *const cli_dump_formats[] = {"raw", "lime", "elf"};
+
+static volatile sig_atomic_t cli_dump_stop;
+
+static void cli_dump_signal(int sig)
+{
+    cli_dump_stop = sig;
+}
+
+typedef struct cli_dump {
+    cli *c;
+    FILE *f;
+    const char *tmp;
+    uint8_t *buf;
+    uint64_t total, done, written; /* bytes to read, read, in the file */
+    uint64_t t0, shown;            /* ms */
+    int progress;                  /* stderr is a terminal */
+} cli_dump;
+
+static uint64_t cli_now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
+}
+
+static void cli_put16(uint8_t *p, uint64_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void cli_put32(uint8_t *p, uint64_t v) { cli_put16(p, v); cli_put16(p + 2, v >> 16); }
+static void cli_put64(uint8_t *p, uint64_t v) { cli_put32(p, v); cli_put32(p + 4, v >> 32); }
+
+/* At most ~10 updates a second; `final` clears the line. */
+static void cli_dump_progress(cli_dump *d, int final)
+{
+    uint64_t now;
+    double secs;
+    if (!d->progress)
+        return;
+    if (final) {
+        fputs("\r\033[K", stderr);
+        return;
+    }
+    now = cli_now_ms();
+    if (d->shown && now - d->shown < 100)
+        return;
+    d->shown = now;
+    secs = (double)(now - d->t0) / 1000.0;
+    fprintf(stderr, "\r\033[Kdump %3u%%  %" PRIu64 " of %" PRIu64 " MiB  %.1f MiB/s",
+            (unsigned)(d->total ? d->done * 100 / d->total : 100), d->done >> 20, d->total >> 20,
+            secs > 0 ? (double)d->done / 1048576.0 / secs : 0.0);
+}
+
+static int cli_dump_put(cli_dump *d, const void *p, size_t n)
+{
+    if (cli_dump_stop)
+        return cli_error(CLI_FAIL, "interrupted", "dump");
+    if (fwrite(p, 1, n, d->f) != n)
+        return cli_error(CLI_FAIL, strerror(errno), "writing %s", d->tmp);
+    d->written += n;
+    return CLI_OK;
+}
+
+static int cli_dump_zeros(cli_dump *d, uint64_t n)
+{
+    int rc = CLI_OK;
+    memset(d->buf, 0, CLI_DUMP_CHUNK);
+    while (n && rc == CLI_OK) {
+        size_t k = n < CLI_DUMP_CHUNK ? (size_t)n : CLI_DUMP_CHUNK;
+        rc = cli_dump_put(d, d->buf, k);
+        n -= k;
+        d->done += k;
+        cli_dump_progress(d, 0);
+    }
+    return rc;
+}
+
+static int cli_dump_range(cli_dump *d, const vmi_mem_range *r)
+{
+    uint64_t off = 0;
+    int rc = CLI_OK;
+    while (off < r->size && rc == CLI_OK) {
+        size_t k = r->size - off < CLI_DUMP_CHUNK ? (size_t)(r->size - off) : CLI_DUMP_CHUNK,
+               got = 0;
+        if (vmi_read_pa(d->c->vmi, r->pa + off, d->buf, k, &got) != VMI_OK || got != k)
+            return cli_error(CLI_FAIL, vmi_last_error(d->c->vmi),
+                             "reading 0x%" PRIx64 " (range 0x%" PRIx64 "-0x%" PRIx64 ")",
+                             r->pa + off + got, r->pa, r->pa + r->size - 1);
+        rc = cli_dump_put(d, d->buf, k);
+        off += k;
+        d->done += k;
+        cli_dump_progress(d, 0);
+    }
+    return rc;
+}
+
+/* One ELF note: name padded to 4, desc padded to 4. Returns its size; writes
+   it when p is set. */
+static size_t cli_note(uint8_t *p, const char *name, uint32_t type, const void *desc,
+                       size_t descsz)
+{
+    size_t namesz = strlen(name) + 1, npad = (namesz + 3) & ~(size_t)3;
+    size_t dpad = (descsz + 3) & ~(size_t)3;
+    if (p) {
+        memset(p, 0, 12 + npad + dpad);
+        cli_put32(p, namesz);
+        cli_put32(p + 4, descsz);
+        cli_put32(p + 8, type);
+        memcpy(p + 12, name, namesz);
+        if (descsz)
+            memcpy(p + 12 + npad, desc, descsz);
+    }
+    return 12 + npad + dpad;
+}
+
+/* struct elf_prstatus of vCPU `i`, as QEMU's arch_dump.c fills it. */
+static size_t cli_prstatus(uint8_t *p, unsigned machine, const vmi_regs *g, uint32_t i)
+{
+    const vmi_regs_x86 *x = &g->x86;
+    size_t n;
+    unsigned k;
+    memset(p, 0, 400);
+    switch (machine) {
+    case CLI_EM_X86_64: {
+        const uint64_t r[27] = {x->r15, x->r14, x->r13, x->r12, x->rbp, x->rbx, x->r11,
+                                x->r10, x->r9,  x->r8,  x->rax, x->rcx, x->rdx, x->rsi,
+                                x->rdi, x->rax, x->rip, x->cs,  x->rflags, x->rsp, x->ss,
+                                x->fs_base, x->gs_base, x->ds, x->es, x->fs, x->gs};
+        for (k = 0; k < 27; k++)
+            cli_put64(p + CLI_PRS64_REG + k * 8, r[k]);
+        n = 336;
+        break;
+    }
+    case CLI_EM_386: {
+        const uint64_t r[17] = {x->rbx, x->rcx, x->rdx, x->rsi, x->rdi, x->rbp,
+                                x->rax, x->ds,  x->es,  x->fs,  x->gs,  x->rax,
+                                x->rip, x->cs,  x->rflags, x->rsp, x->ss};
+        for (k = 0; k < 17; k++)
+            cli_put32(p + CLI_PRS32_REG + k * 4, r[k]);
+        n = 144;
+        break;
+    }
+    case CLI_EM_AARCH64:
+        for (k = 0; k < 31; k++)
+            cli_put64(p + CLI_PRS64_REG + k * 8, g->arm64.x[k]);
+        cli_put64(p + CLI_PRS64_REG + 31 * 8, g->arm64.sp);
+        cli_put64(p + CLI_PRS64_REG + 32 * 8, g->arm64.pc);
+        cli_put64(p + CLI_PRS64_REG + 33 * 8, g->arm64.pstate);
+        n = 392;
+        break;
+    default: /* CLI_EM_ARM */
+        for (k = 0; k < 16; k++)
+            cli_put32(p + CLI_PRS32_REG + k * 4, g->arm.r[k]);
+        cli_put32(p + CLI_PRS32_REG + 16 * 4, g->arm.cpsr);
+        n = 148;
+        break;
+    }
+    /* pr_pid: QEMU numbers the CPUs from 1 */
+    cli_put32(p + (machine == CLI_EM_X86_64 || machine == CLI_EM_AARCH64 ? 32 : 24), i + 1);
+    return n;
+}
+
+/* QEMUCPUState v1 (QEMU target/i386/arch_dump.c). */
+static void cli_qemu_state(uint8_t *p, const vmi_regs_x86 *x)
+{
+    const uint64_t gpr[18] = {x->rax, x->rbx, x->rcx, x->rdx, x->rsi, x->rdi,
+                              x->rsp, x->rbp, x->r8,  x->r9,  x->r10, x->r11,
+                              x->r12, x->r13, x->r14, x->r15, x->rip, x->rflags};
+    const uint64_t sel[6] = {x->cs, x->ds, x->es, x->fs, x->gs, x->ss};
+    uint8_t *seg = p + 0x98, *cr = p + 0x188;
+    unsigned k;
+    memset(p, 0, CLI_QEMU_SIZE);
+    cli_put32(p, 1);
+    cli_put32(p + 4, CLI_QEMU_SIZE);
+    for (k = 0; k < 18; k++)
+        cli_put64(p + 8 + k * 8, gpr[k]);
+    /* cs ds es fs gs ss ldt tr gdt idt: u32 selector, limit, flags, pad; u64 base */
+    for (k = 0; k < 6; k++)
+        cli_put32(seg + k * 24, sel[k]);
+    cli_put64(seg + 3 * 24 + 16, x->fs_base);
+    cli_put64(seg + 4 * 24 + 16, x->gs_base);
+    cli_put32(seg + 8 * 24 + 4, x->gdtr_limit);
+    cli_put64(seg + 8 * 24 + 16, x->gdtr_base);
+    cli_put32(seg + 9 * 24 + 4, x->idtr_limit);
+    cli_put64(seg + 9 * 24 + 16, x->idtr_base);
+    cli_put64(cr + 0 * 8, x->cr0);
+    cli_put64(cr + 2 * 8, x->cr2);
+    cli_put64(cr + 3 * 8, x->cr3);
+    cli_put64(cr + 4 * 8, x->cr4);
+    cli_put64(p + 0x1B0, x->kernel_gs_base);
+}
+
+static unsigned cli_elf_machine(vmi_arch arch)
+{
+    switch (arch) {
+    case VMI_ARCH_X86_64: return CLI_EM_X86_64;
+    case VMI_ARCH_X86: return CLI_EM_386;
+    case VMI_ARCH_AARCH64: return CLI_EM_AARCH64;
+    case VMI_ARCH_ARM: return CLI_EM_ARM;
+    default: return CLI_EM_NONE;
+    }
+}
+
+/* The PT_NOTE contents: the vCPUs' registers and the target's VMCOREINFO.
+   On success *notes is malloc'd (or NULL when there are none). */
+static int cli_dump_notes(cli *c, unsigned *machine, uint8_t **notes, size_t *len)
+{
+    const vmi_backend *be = vmi_get_backend(c->vmi);
+    vmi_arch arch = be->arch;
+    vmi_regs *regs = NULL;
+    uint32_t n = 0, i;
+    const void *info = NULL;
+    size_t infolen = 0, size = 0, pos = 0;
+    uint8_t prs[400], *qemu = NULL, *out;
+    int control = 1;
+    *notes = NULL;
+    *len = 0;
+    if (vmi_vcpu_count(c->vmi, &n) != VMI_OK)
+        n = 0;
+    if (n && !(regs = (vmi_regs *)calloc(n, sizeof *regs)))
+        return cli_error(CLI_FAIL, strerror(ENOMEM), "registers of %u vCPUs", (unsigned)n);
+    for (i = 0; i < n; i++) {
+        if (vmi_get_regs(c->vmi, i, &regs[i]) != VMI_OK) {
+            free(regs);
+            return cli_error(CLI_FAIL, vmi_last_error(c->vmi), "vCPU %u registers (a raw or "
+                             "LiME dump takes none)", (unsigned)i);
+        }
+        control &= (regs[i].valid & VMI_REGS_CONTROL) != 0;
+    }
+    if (arch == VMI_ARCH_UNKNOWN && n)
+        arch = regs[0].arch;
+    *machine = cli_elf_machine(arch);
+    /* As QEMU: EM_X86_64 only when vCPU 0 is in long mode, or not paging. */
+    if (*machine == CLI_EM_X86_64 && n && (regs[0].valid & VMI_REGS_CONTROL) &&
+        (regs[0].x86.cr0 & 0x80000000u) && !(regs[0].x86.efer & (1u << 10)))
+        *machine = CLI_EM_386;
+    if (*machine == CLI_EM_NONE)
+        n = 0; /* no layout to write registers in */
+    if (*machine != CLI_EM_X86_64 && *machine != CLI_EM_386)
+        control = 0;
+    if (vmi_get_note(c->vmi, "VMCOREINFO", &info, &infolen) != VMI_OK)
+        info = NULL;
+    for (i = 0; i < n; i++)
+        size += cli_note(NULL, "CORE", 1, NULL, cli_prstatus(prs, *machine, &regs[i], i)) +
+                (control ? cli_note(NULL, "QEMU", 0, NULL, CLI_QEMU_SIZE) : 0);
+    if (info)
+        size += cli_note(NULL, "VMCOREINFO", 0, NULL, infolen);
+    if (!size) {
+        free(regs);
+        return CLI_OK;
+    }
+    out = (uint8_t *)malloc(size);
+    qemu = (uint8_t *)malloc(CLI_QEMU_SIZE);
+    if (!out || !qemu) {
+        free(out);
+        free(qemu);
+        free(regs);
+        return cli_error(CLI_FAIL, strerror(ENOMEM), "ELF notes");
+    }
+    for (i = 0; i < n; i++) /* all NT_PRSTATUS first, then all QEMU notes: QEMU's order */
+        pos += cli_note(out + pos, "CORE", 1, prs, cli_prstatus(prs, *machine, &regs[i], i));
+    for (i = 0; control && i < n; i++) {
+        cli_qemu_state(qemu, &regs[i].x86);
+        pos += cli_note(out + pos, "QEMU", 0, qemu, CLI_QEMU_SIZE);
+    }
+    if (info)
+        pos += cli_note(out + pos, "VMCOREINFO", 0, info, infolen);
+    free(qemu);
+    free(regs);
+    *notes = out;
+    *len = pos;
+    return CLI_OK;
+}
+
+/* ELF header, program headers (PT_NOTE, then a PT_LOAD per range), notes,
+   padding to the first page boundary. */
+static int cli_dump_elf_head(cli_dump *d, const vmi_mem_range *map, size_t n, unsigned machine,
+                             const uint8_t *notes, size_t nlen)
+{
+    uint64_t phnum = n + 1, head = 64 + 56 * phnum, data, off;
+    uint8_t *h;
+    size_t i;
+    int rc;
+    if (phnum >= 0xffff)
+        return cli_error(CLI_FAIL, NULL, "%zu ranges: too many for an ELF core (use --format "
+                         "lime)", n);
+    data = (head + nlen + 4095) & ~(uint64_t)4095;
+    if (!(h = (uint8_t *)calloc(1, (size_t)data)))
+        return cli_error(CLI_FAIL, strerror(ENOMEM), "ELF headers");
+    memcpy(h, "\177ELF", 4);
+    h[4] = 2; /* ELFCLASS64 */
+    h[5] = 1; /* little-endian */
+    h[6] = 1; /* EV_CURRENT */
+    cli_put16(h + 16, 4); /* ET_CORE */
+    cli_put16(h + 18, machine);
+    cli_put32(h + 20, 1);
+    cli_put64(h + 32, 64); /* e_phoff */
+    cli_put16(h + 52, 64); /* e_ehsize */
+    cli_put16(h + 54, 56); /* e_phentsize */
+    cli_put16(h + 56, phnum);
+    cli_put32(h + 64, 4);  /* PT_NOTE */
+    cli_put64(h + 64 + 8, head);
+    cli_put64(h + 64 + 32, nlen);
+    cli_put64(h + 64 + 40, nlen);
+    cli_put64(h + 64 + 48, 4);
+    if (nlen)
+        memcpy(h + head, notes, nlen);
+    for (i = 0, off = data; i < n; off += map[i].size, i++) {
+        uint8_t *ph = h + 64 + 56 * (i + 1);
+        cli_put32(ph, 1);      /* PT_LOAD */
+        cli_put32(ph + 4, 7);  /* RWX */
+        cli_put64(ph + 8, off);
+        cli_put64(ph + 16, map[i].pa);
+        cli_put64(ph + 24, map[i].pa);
+        cli_put64(ph + 32, map[i].size);
+        cli_put64(ph + 40, map[i].size);
+    }
+    rc = cli_dump_put(d, h, (size_t)data);
+    free(h);
+    return rc;
+}
+
+/* The whole image after the ELF head (if any): ranges, their LiME headers or
+   the zeros between them. */
+static int cli_dump_body(cli_dump *d, int format, const vmi_mem_range *map, size_t n)
+{
+    size_t i;
+    int rc = CLI_OK;
+    for (i = 0; i < n && rc == CLI_OK; i++) {
+        if (format == CLI_DUMP_RAW && i)
+            rc = cli_dump_zeros(d, map[i].pa - (map[i - 1].pa + map[i - 1].size));
+        if (format == CLI_DUMP_LIME) {
+            uint8_t lh[32];
+            memset(lh, 0, sizeof lh);
+            cli_put32(lh, 0x4C694D45u);
+            cli_put32(lh + 4, 1);
+            cli_put64(lh + 8, map[i].pa);
+            cli_put64(lh + 16, map[i].pa + map[i].size - 1); /* inclusive */
+            rc = cli_dump_put(d, lh, sizeof lh);
+        }
+        if (rc == CLI_OK)
+            rc = cli_dump_range(d, &map[i]);
+    }
+    return rc;
+}
+
+static int cli_dump_write(cli_dump *d, int format, const vmi_mem_range *map, size_t n)
+{
+    unsigned machine = CLI_EM_NONE;
+    uint8_t *notes = NULL;
+    size_t nlen = 0;
+    int rc = CLI_OK;
+    if (format == CLI_DUMP_ELF && (rc = cli_dump_notes(d->c, &machine, &notes, &nlen)) == CLI_OK)
+        rc = cli_dump_elf_head(d, map, n, machine, notes, nlen);
+    free(notes);
+    if (rc == CLI_OK)
+        rc = cli_dump_body(d, format, map, n);
+    return rc;
+}
+
+static int cli_cmd_dump(cli *c)
+{
+    const char *out = c->pos[2], *fmt = cli_has(c, CLI_OPT_FORMAT) ? c->value[CLI_OPT_FORMAT] : "elf";
+    const vmi_mem_range *all, *map;
+    vmi_desc desc;
+    vmi_status st;
+    cli_dump d;
+    char err[512], *tmp;
+    size_t n, i;
+    int format, live, rc;
+    void (*old_int)(int), (*old_term)(int);
+    double secs;
+    for (format = 0; format < 3; format++)
+        if (strcmp(fmt, cli_dump_formats[format]) == 0)
+            break;
+    if (format == 3)
+        return cli_error(CLI_USAGE, NULL, "--format \"%s\" is not raw, lime or elf", fmt);
+    /* --format names what to write: TARGET's own format is detected. */
+    c->value[CLI_OPT_FORMAT] = NULL;
+    memset(&desc, 0, sizeof desc);
+    if (cli_open_backend(c, c->pos[1], &desc.backend, err, sizeof err) != VMI_OK)
+        return cli_error(CLI_FAIL, err, "open");
+    if ((st = vmi_open(&desc, &c->vmi)) != VMI_OK)
+        return cli_error(CLI_FAIL, vmi_status_string(st), "open %s", c->pos[1]);
+    all = vmi_memory_map(c->vmi, &n);
+    for (i = 0, map = all; n && !all[i].size; i++, n--, map++)
+        ; /* no empty ranges ahead */
+    if (!n)
+        return cli_error(CLI_FAIL, NULL, "%s: no memory to dump", c->pos[1]);
+    memset(&d, 0, sizeof d);
+    d.c = c;
+    for (i = 0; i < n; i++)
+        d.total += map[i].size;
+    if (format == CLI_DUMP_RAW) {
+        uint64_t span = map[n - 1].pa + map[n - 1].size - map[0].pa;
+        if (span > CLI_DUMP_RAW_MAX)
+            return cli_error(CLI_FAIL, NULL, "a raw dump of 0x%" PRIx64 "-0x%" PRIx64 " would "
+                             "be %" PRIu64 " GiB with its holes, more than 64: use --format "
+                             "lime or elf", map[0].pa, map[n - 1].pa + map[n - 1].size - 1,
+                             span >> 30);
+        d.total = span;
+    }
+    if (!(tmp = (char *)malloc(strlen(out) + 5)) || !(d.buf = (uint8_t *)malloc(CLI_DUMP_CHUNK))) {
+        free(tmp);
+        return cli_error(CLI_FAIL, strerror(ENOMEM), "dump");
+    }
+    sprintf(tmp, "%s.tmp", out);
+    d.tmp = tmp;
+    if (!(d.f = fopen(tmp, "wb"))) {
+        rc = cli_error(CLI_FAIL, strerror(errno), "%s", tmp);
+        free(d.buf);
+        free(tmp);
+        return rc;
+    }
+#if defined(__unix__)
+    d.progress = isatty(2);
+#endif
+    /* Ctrl-C must not leave OUT.tmp behind, nor a live guest paused. */
+    cli_dump_stop = 0;
+    old_int = signal(SIGINT, cli_dump_signal);
+    old_term = signal(SIGTERM, cli_dump_signal);
+    live = (vmi_get_backend(c->vmi)->flags & VMI_BACKEND_LIVE) != 0;
+    rc = CLI_OK;
+    if (live && vmi_pause(c->vmi) != VMI_OK) {
+        rc = cli_error(CLI_FAIL, vmi_last_error(c->vmi), "pausing %s", c->pos[1]);
+        live = 0;
+    }
+    d.t0 = cli_now_ms();
+    if (rc == CLI_OK)
+        rc = cli_dump_write(&d, format, map, n);
+    secs = (double)(cli_now_ms() - d.t0) / 1000.0;
+    if (live && vmi_resume(c->vmi) != VMI_OK && rc == CLI_OK)
+        rc = cli_error(CLI_FAIL, vmi_last_error(c->vmi), "resuming %s", c->pos[1]);
+    cli_dump_progress(&d, 1);
+    if (fclose(d.f) != 0 && rc == CLI_OK)
+        rc = cli_error(CLI_FAIL, strerror(errno), "writing %s", tmp);
+    if (rc == CLI_OK && rename(tmp, out) != 0)
+        rc = cli_error(CLI_FAIL, strerror(errno), "renaming %s to %s", tmp, out);
+    if (rc != CLI_OK)
+        remove(tmp);
+    signal(SIGINT, old_int == SIG_ERR ? SIG_DFL : old_int);
+    signal(SIGTERM, old_term == SIG_ERR ? SIG_DFL : old_term);
+    free(d.buf);
+    free(tmp);
+    if (rc != CLI_OK)
+        return rc;
+    if (cli_has(c, CLI_OPT_JSON)) {
+        cli_json_open(&c->json, NULL, '{');
+        cli_json_str(&c->json, "target", c->pos[1]);
+        cli_json_str(&c->json, "out", out);
+        cli_json_str(&c->json, "format", cli_dump_formats[format]);
+        cli_json_num(&c->json, "bytes", d.written);
+        cli_json_num(&c->json, "ranges", n);
+        if (format == CLI_DUMP_RAW)
+            cli_json_hex(&c->json, "base", map[0].pa);
+        cli_json_key(&c->json, "seconds");
+        printf("%.3f", secs);
+        cli_json_close(&c->json, '}');
+    } else {
+        printf("wrote %s: %s, %" PRIu64 " bytes, %zu range%s, %.2f s (%.1f MiB/s)\n", out,
+               cli_dump_formats[format], d.written, n, n == 1 ? "" : "s", secs,
+               secs > 0 ? (double)d.done / 1048576.0 / secs : 0.0);
+        if (format == CLI_DUMP_RAW && map[0].pa)
+            printf("read it with --base 0x%" PRIx64 "\n", map[0].pa);
+    }
+    return CLI_OK;
+}
+
 #define CLI_EVENT_OPTS (CLI_BIT(CLI_OPT_HITS) | CLI_BIT(CLI_OPT_SECONDS))
 
 static const cli_cmd cli_cmds[] = {
@@ -1738,7 +2228,11 @@ static const cli_cmd cli_cmds[] = {
     {"isf", 1, "TARGET", CLI_COMMON | CLI_BIT(CLI_OPT_OUTPUT), CLI_OS_NEEDED, cli_cmd_isf},
     {"trace", 1, "TARGET", CLI_COMMON | CLI_EVENT_OPTS | CLI_BIT(CLI_OPT_BREAK), CLI_OS_NEEDED, cli_cmd_trace},
     {"watch", 3, "TARGET ADDR LEN", CLI_COMMON | CLI_EVENT_OPTS | CLI_BIT(CLI_OPT_READ), CLI_OS_NEEDED,
-     cli_cmd_watch}};
+     cli_cmd_watch},
+    {"dump", 2, "TARGET OUT",
+     CLI_BIT(CLI_OPT_JSON) | CLI_BIT(CLI_OPT_FORMAT) | CLI_BIT(CLI_OPT_BASE) |
+         CLI_BIT(CLI_OPT_HELP) | CLI_BIT(CLI_OPT_VERSION),
+     CLI_OS_NO, cli_cmd_dump}};
 
 static int cli_select_command(cli *c)
 {

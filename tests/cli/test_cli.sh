@@ -367,12 +367,106 @@ while [ $i -le 8 ]; do args="$args --profile $S/p$i"; i=$((i + 1)); done
 run info "$ELF" $args
 check_rc "nine --profile" 2
 
+# ---- dump ---------------------------------------------------------------------------
+# Each source image into each format; the dump must read back as the source.
+ranges_of() { # TARGET [options]: the ranges as "start-end" words
+    "$VMI" info "$@" --json 2>/dev/null | python3 -c 'import json, sys
+print(" ".join(r["start"] + "-" + r["end"] for r in json.load(sys.stdin)["ranges"]))'
+}
+for src in raw lime elf; do
+    case $src in raw) SRC=$RAW ;; lime) SRC=$LIME ;; elf) SRC=$ELF ;; esac
+    for fmt in raw lime elf; do
+        D=$S/dump-$src.$fmt
+        rm -f "$D"
+        run dump "$SRC" "$D" --format $fmt
+        check_rc "dump $src -> $fmt" 0
+        check_out "dump $src -> $fmt: summary" "wrote $D: $fmt,"
+        if [ -e "$D.tmp" ]; then bad "dump $src -> $fmt: no .tmp left" "no $D.tmp" "it exists"; else ok "dump $src -> $fmt: no .tmp left"; fi
+        run info "$D"
+        check_out "dump $src -> $fmt: detected as $fmt" "format    $fmt"
+        # A raw image is one range: the span of the source's, holes as zeros.
+        want=$(ranges_of "$SRC")
+        [ $fmt = raw ] && want="0x0-0x3ffff"
+        got=$(ranges_of "$D")
+        if [ "$got" = "$want" ]; then ok "dump $src -> $fmt: ranges"; else bad "dump $src -> $fmt: ranges" "$want" "$got"; fi
+        for a in 0x0 0x10000 0x11ff0 0x1fff0 0x30000 0x3fff0; do
+            "$VMI" read "$SRC" $a 16 --phys --raw >"$S/want.bin" 2>/dev/null
+            run read "$D" $a 16 --phys --raw
+            check_cmp "dump $src -> $fmt: bytes at $a" "$S/want.bin" "$OUT"
+        done
+        if [ $fmt = raw ] && [ $src != raw ]; then
+            head -c 16 /dev/zero >"$S/want.bin"
+            run read "$D" 0x2fff0 16 --phys --raw
+            check_cmp "dump $src -> raw: the hole is zeros" "$S/want.bin" "$OUT"
+        fi
+    done
+done
+# The ELF dump of the ELF core keeps the registers: paging without --mode/--dtb.
+run info "$S/dump-elf.elf" --json
+check_json "dump elf -> elf: vcpus and cr3" '[d["vcpus"]] + [r["cr3"] for r in d["registers"]]' '[2, "0x1000", "0x1000"]'
+check_json "dump elf -> elf: registers" '[[r[k] for k in ("rip", "rsp", "cr0", "cr4")] for r in d["registers"]]' \
+    '[["0xffffffff81000000", "0xffffffff81001f00", "0x80050033", "0xa0"], ["0xffffffff81000010", "0xffffffff81001f00", "0x80050033", "0xa0"]]'
+check_json "dump elf -> elf: paging" '[d["paging"][k] for k in ("mode", "mode_source", "dtb", "dtb_source")]' \
+    '["ia32e", "vcpu0", "0x1000", "vcpu0"]'
+check_json "dump elf -> elf: format and arch" '[d["format"], d["arch"]]' '["elf-qemu", "x86_64"]'
+run read "$S/dump-elf.elf" $KVA 24 --raw
+check_cmp "dump elf -> elf: virtual read, no --mode/--dtb" "$S/expect.str" "$OUT"
+run read "$S/dump-raw.elf" $KVA 24 --raw $KX
+check_cmp "dump raw -> elf: virtual read with --mode/--dtb" "$S/expect.str" "$OUT"
+
+run dump "$ELF" "$S/dump-json.elf" --json
+check_rc "dump --json" 0
+check_json "dump --json: summary" '[d["out"], d["format"], d["bytes"], d["ranges"], type(d["seconds"]).__name__]' \
+    "[$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$S/dump-json.elf"), \"elf\", $(wc -c <"$S/dump-json.elf"), 2, \"float\"]"
+if [ -s "$ERR" ]; then bad "dump, stderr not a tty: no progress" "empty stderr" "$(show "$ERR")"; else ok "dump, stderr not a tty: no progress"; fi
+
+# Failures: one line, exit 1, and no OUT (nor OUT.tmp) left.
+run dump "$ELF" "$S/no-such-dir/d.elf"
+check_rc "dump to an unwritable path" 1
+check_err1 "dump to an unwritable path" "no-such-dir/d.elf.tmp"
+if [ -e "$S/no-such-dir/d.elf" ]; then bad "dump to an unwritable path: no OUT" "no file" "exists"; else ok "dump to an unwritable path: no OUT"; fi
+mkdir -p "$S/isdir.elf"
+run dump "$ELF" "$S/isdir.elf"
+check_rc "dump onto a directory" 1
+check_err1 "dump onto a directory" "isdir.elf"
+if [ -e "$S/isdir.elf.tmp" ]; then bad "dump onto a directory: .tmp removed" "no .tmp" "exists"; else ok "dump onto a directory: .tmp removed"; fi
+if [ -w /dev/full ]; then
+    ln -sf /dev/full "$S/full.elf.tmp"
+    run dump "$ELF" "$S/full.elf"
+    check_rc "dump to a full disk" 1
+    check_err1 "dump to a full disk" "full.elf.tmp"
+    if [ -e "$S/full.elf" ]; then bad "dump to a full disk: no OUT" "no file" "exists"; else ok "dump to a full disk: no OUT"; fi
+    rm -f "$S/full.elf.tmp"
+fi
+run dump "$ELF" "$S/d.x" --format zip
+check_rc "dump --format zip" 2
+check_err1 "dump --format zip" "zip"
+run dump "$ELF"
+check_rc "dump without OUT" 2
+run dump "$ELF" "$S/d.x" --phys
+check_rc "dump --phys" 2
+run dump "$S/does-not-exist" "$S/d.x"
+check_rc "dump of a missing target" 1
+check_err1 "dump of a missing target" "does-not-exist"
+# A raw dump refuses a span past 64 GiB: a LiME image with ranges 0 and 0x1000000000000.
+python3 -c 'import struct, sys
+h = lambda s, e: struct.pack("<IIQQ8x", 0x4C694D45, 1, s, e)
+open(sys.argv[1], "wb").write(h(0, 0xfff) + bytes(4096) + h(1 << 48, (1 << 48) + 0xfff) + bytes(4096))' "$S/far.lime"
+run dump "$S/far.lime" "$S/far.raw" --format raw
+check_rc "dump raw past 64 GiB" 1
+check_err1 "dump raw past 64 GiB" "64"
+if [ -e "$S/far.raw" ] || [ -e "$S/far.raw.tmp" ]; then bad "dump raw past 64 GiB: no file" "none" "exists"; else ok "dump raw past 64 GiB: no file"; fi
+run dump "$S/far.lime" "$S/far.elf"
+check_rc "dump far ranges to elf" 0
+check_out "dump far ranges to elf: 2 ranges" "2 ranges"
+
 # ---- help and version ---------------------------------------------------------------
 run --help
 check_rc "--help" 0
 check_out "--help: usage" "usage: vmi info"
 check_out "--help: ps" "vmi ps        TARGET [--threads]"
 check_out "--help: --profile" "--profile FILE"
+check_out "--help: dump" "vmi dump      TARGET OUT [--format raw|lime|elf]"
 run help
 check_out "help: usage" "usage: vmi info"
 run --version
