@@ -4385,9 +4385,20 @@ static vmi_status vmi__ks_try(vmi_instance *vmi, uint64_t anchor, uint32_t *tabl
     return st;
 }
 
+/* After a reboot RAM still holds the previous kernel's tables. When the
+   paging is known (registers), a table belongs to the running kernel only if
+   its _stext is mapped; without paging the first table is taken. */
+static int vmi__ks_live(vmi_instance *vmi, const vmi__symtab *s) {
+    uint64_t stext, pa, avail;
+    char type;
+    if (vmi->paging.mode <= VMI_PAGING_OFF || vmi__symtab_find(s, "_stext", &stext, &type) != VMI_OK) return 1;
+    return vmi__translate(vmi, vmi->paging.dtb, stext, &pa, &avail) == VMI_OK;
+}
+
 /* Scans all guest memory for the anchor, range by range (host bytes in
    place, other ranges in chunks that overlap by the anchor's length); the
-   first anchor that leads to a complete, consistent table wins. */
+   first anchor that leads to a complete, consistent table of the running
+   kernel wins. */
 static vmi_status vmi__kallsyms_recover(vmi_instance *vmi, vmi__symtab **out) {
     size_t nr, ri;
     const vmi_mem_range *r = vmi_memory_map(vmi, &nr);
@@ -4415,6 +4426,11 @@ static vmi_status vmi__kallsyms_recover(vmi_instance *vmi, vmi__symtab **out) {
                 vmi_status ts = vmi__ks_try(vmi, r[ri].pa + base + at, &tables, &found);
                 anchors++;
                 if (ts == VMI_ERR_NOMEM || ts == VMI_ERR_LIMIT) st = ts;
+                if (ts == VMI_OK && !vmi__ks_live(vmi, found)) { /* a previous kernel's, left in RAM */
+                    vmi__symtab_free(vmi, found);
+                    found = NULL;
+                    ts = VMI_ERR_NOT_FOUND;
+                }
                 if (st != VMI_OK || ts == VMI_OK) break;
             }
             if (base + want >= r[ri].size) base = r[ri].size;
@@ -5164,6 +5180,14 @@ VMI_API vmi_status vmi_foreach_module(vmi_instance *vmi, vmi_module_fn fn, void 
 
 /* VMCOREINFO: a backend note, else the ELF note the kernel keeps in its
    memory ("VMCOREINFO\0" after namesz 11, then "OSRELEASE=..."). */
+/* With the paging known, the note of the running kernel names an _stext
+   that is mapped. */
+static int vmi__vmcoreinfo_live(vmi_instance *vmi) {
+    uint64_t stext, pa, avail;
+    if (vmi->paging.mode <= VMI_PAGING_OFF || !vmi__vmcoreinfo_u64(vmi, "SYMBOL(_stext)", 16, &stext)) return 1;
+    return vmi__translate(vmi, vmi->paging.dtb, stext, &pa, &avail) == VMI_OK;
+}
+
 static int vmi__vmcoreinfo_hit(vmi_instance *vmi, uint64_t pa, const uint8_t *at, size_t avail, void *user) {
     uint8_t hdr[12];
     uint64_t descsz;
@@ -5178,6 +5202,11 @@ static int vmi__vmcoreinfo_hit(vmi_instance *vmi, uint64_t pa, const uint8_t *at
         return 0;
     }
     vmi->vmcoreinfo = text;
+    if (!vmi__vmcoreinfo_live(vmi)) { /* a previous kernel's note, left in RAM by a reboot */
+        vmi->vmcoreinfo = NULL;
+        vmi__free(vmi, text);
+        return 0;
+    }
     return 1;
 }
 

@@ -242,6 +242,7 @@ typedef struct vmi__kvm {
     uint32_t timeout_ms;
     int qmp_fd, gdb_fd;
     int dead;              /* QEMU went away: every call fails */
+    int reset;             /* the guest rebooted (QMP RESET): what the instance knows is stale */
     int readv, writable;
     int32_t pid;
     vmi_arch arch;
@@ -580,12 +581,44 @@ static vmi_status vmi__kvm_qmp(vmi__kvm *k, const char *cmd, const char *args, v
             }
             if (vmi__json_skip(j, 0) != VMI_OK) return vmi__kvm_fail(k, VMI_ERR_FORMAT, "QMP %s: malformed reply", cmd);
         }
+        if (!has_id && strstr(k->line, "\"event\"") && strstr(k->line, "\"RESET\"")) k->reset = 1;
         if (!has_id || got_id != id) continue; /* an event, or a late reply */
         if (desc[0]) return vmi__kvm_fail(k, VMI_ERR_BACKEND, "QMP %s: %s", cmd, desc);
         if (!has_ret) return vmi__kvm_fail(k, VMI_ERR_FORMAT, "QMP %s: reply without a result", cmd);
         j->pos = ret_pos;
         return VMI_OK;
     }
+}
+
+/* Events QEMU sent on QMP by itself, read without blocking: a RESET means
+   the guest rebooted. */
+static vmi_status vmi__kvm_qmp_events(vmi__kvm *k) {
+    for (;;) {
+        struct pollfd p;
+        size_t len;
+        vmi_status st;
+        if (!k->qin_len || !memchr(k->qin, '\n', k->qin_len)) {
+            p.fd = k->qmp_fd;
+            p.events = POLLIN;
+            p.revents = 0;
+            if (poll(&p, 1, 0) <= 0) return VMI_OK;
+        }
+        if ((st = vmi__kvm_qmp_line(k, vmi__now_ms() + 100, &len)) != VMI_OK) return st;
+        if (strstr(k->line, "\"event\"") && strstr(k->line, "\"RESET\"")) k->reset = 1;
+    }
+}
+
+/* Whether the backend can still act for the instance: QEMU alive and the
+   guest not rebooted behind its back (a new kernel, new KASLR, new page
+   tables: symbols, roots and events would all be wrong). */
+static vmi_status vmi__kvm_usable(vmi__kvm *k) {
+    vmi_status st;
+    if (k->dead) return vmi__kvm_fail(k, VMI_ERR_BACKEND, "QEMU (pid %d) is gone", (int)k->pid);
+    if (!k->reset && (st = vmi__kvm_qmp_events(k)) != VMI_OK) return st;
+    if (k->reset)
+        return vmi__kvm_fail(k, VMI_ERR_BACKEND, "the guest was reset (rebooted): its kernel, symbols and page tables "
+                                                 "are new; open it again");
+    return VMI_OK;
 }
 
 /* HMP through QMP: the output, decoded, in a buffer the caller frees. */
@@ -1076,6 +1109,7 @@ static vmi_status vmi__kvm_get_regs(void *ctx, uint32_t vcpu, vmi_regs *regs) {
     vmi_status st;
     int was;
     if (vcpu >= k->nthreads) return vmi__kvm_fail(k, VMI_ERR_ARG, "vCPU %u of %u", vcpu, k->nthreads);
+    if ((st = vmi__kvm_usable(k)) != VMI_OK) return st;
     if ((st = vmi__kvm_hold(k, &was)) != VMI_OK) return st;
     st = vmi__kvm_read_regs(k, vcpu, regs);
     return vmi__kvm_release(k, was, st);
@@ -1113,7 +1147,7 @@ static vmi_status vmi__kvm_set_regs(void *ctx, uint32_t vcpu, const vmi_regs *re
     int was;
     if (vcpu >= k->nthreads) return vmi__kvm_fail(k, VMI_ERR_ARG, "vCPU %u of %u", vcpu, k->nthreads);
     if (regs->arch != k->arch) return vmi__kvm_fail(k, VMI_ERR_ARG, "registers of another architecture");
-    if ((st = vmi__kvm_hold(k, &was)) != VMI_OK) return st;
+    if ((st = vmi__kvm_usable(k)) != VMI_OK || (st = vmi__kvm_hold(k, &was)) != VMI_OK) return st;
     st = vmi__kvm_write_regs(k, vcpu, regs);
     return vmi__kvm_release(k, was, st);
 }
@@ -1127,7 +1161,7 @@ static vmi_status vmi__kvm_vcpu_count(void *ctx, uint32_t *count) {
 static vmi_status vmi__kvm_pause(void *ctx) {
     vmi__kvm *k = (vmi__kvm *)ctx;
     vmi_status st;
-    if (k->dead) return vmi__kvm_fail(k, VMI_ERR_BACKEND, "QEMU (pid %d) is gone", (int)k->pid);
+    if ((st = vmi__kvm_usable(k)) != VMI_OK) return st;
     if ((st = vmi__kvm_set_running(k, 0)) == VMI_OK) k->paused = 1;
     return st;
 }
@@ -1135,7 +1169,8 @@ static vmi_status vmi__kvm_pause(void *ctx) {
 /* Also how the core continues after dispatching an event. */
 static vmi_status vmi__kvm_resume(void *ctx) {
     vmi__kvm *k = (vmi__kvm *)ctx;
-    if (k->dead) return vmi__kvm_fail(k, VMI_ERR_BACKEND, "QEMU (pid %d) is gone", (int)k->pid);
+    vmi_status st;
+    if ((st = vmi__kvm_usable(k)) != VMI_OK) return st;
     k->paused = 0;
     if (k->events || k->delivered || k->pending) return vmi__kvm_go(k);
     return vmi__kvm_set_running(k, 1);
@@ -1793,11 +1828,18 @@ static vmi_status vmi__kvm_deliver(vmi__kvm *k, vmi_event_hit *hit) {
 static vmi_status vmi__kvm_event_wait(void *ctx, int timeout_ms, vmi_event_hit *hit) {
     vmi__kvm *k = (vmi__kvm *)ctx;
     uint64_t deadline = vmi__now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
-    if (k->dead) return vmi__kvm_fail(k, VMI_ERR_BACKEND, "QEMU (pid %d) is gone", (int)k->pid);
+    vmi_status st;
+    if ((st = vmi__kvm_usable(k)) != VMI_OK) return st;
     for (;;) {
-        vmi_status st;
         if (!k->pending) {
-            if ((st = vmi__kvm_gdb_reply(k, deadline, 1)) != VMI_OK) return st;
+            /* waits in slices, looking at QMP in between for a reset */
+            uint64_t now = vmi__now_ms(), slice = deadline < now + 250 ? deadline : now + 250;
+            st = vmi__kvm_gdb_reply(k, slice, 1);
+            if (st == VMI_ERR_TIMEOUT && slice < deadline) {
+                if ((st = vmi__kvm_usable(k)) != VMI_OK) return st;
+                continue;
+            }
+            if (st != VMI_OK) return st;
             if (k->pkt_len < 3 || memcmp(k->pkt, "T05", 3) != 0) continue; /* T02: a QMP stop */
             snprintf(k->stop, sizeof k->stop, "%s", k->pkt);
         }

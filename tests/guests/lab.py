@@ -861,8 +861,9 @@ class Guest:
     """One QEMU process with RAM in /dev/shm, QMP + gdbstub on unix sockets,
     serial console in a file."""
 
-    def __init__(self, arch, meta, channel=DEFAULT_CHANNEL, live=False):
+    def __init__(self, arch, meta, channel=DEFAULT_CHANNEL, live=False, reboot=False):
         self.arch, self.meta, self.a = arch, meta, ARCHES[arch]
+        self.reboot = reboot  # let a guest reboot instead of QEMU exiting (tests of resets)
         self.channel = channel
         # The command channel (port vmi.cmd) needs virtio-serial: live + virtio only.
         self.live_cmd = live and channel == "virtio"
@@ -892,10 +893,12 @@ class Guest:
                "-machine", "%s,memory-backend=ram0" % a["machine"],
                "-cpu", a["cpu"], "-kernel", self.meta["vmlinuz"], "-initrd", self.initrd,
                "-append", append, "-device", "vmcoreinfo",
-               "-display", "none", "-monitor", "none", "-no-reboot", "-nodefaults",
+               "-display", "none", "-monitor", "none", "-nodefaults",
                "-serial", "file:" + self.serial,
                "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path,
                "-gdb", "unix:%s,server=on,wait=off" % self.gdb_path]
+        if not self.reboot:
+            cmd.append("-no-reboot")
         if self.channel == "virtio":
             # Bulk data (full kallsyms, BTF) leaves on virtio-serial ports, far
             # faster than the emulated UART; PCI on every machine (q35, pc, virt).
@@ -1411,7 +1414,7 @@ def cmd_boot(args):
         raise LabError("boot needs --live")
     arch = expand([args.arch])[0]
     meta = fetch(arch)
-    g = Guest(arch, meta, args.channel, live=True)
+    g = Guest(arch, meta, args.channel, live=True, reboot=args.allow_reboot)
     try:
         g.start()
         text = g.wait_ready()
@@ -1515,6 +1518,7 @@ def main():
     p.add_argument("arch")
     p.add_argument("--live", action="store_true")
     p.add_argument("--channel", choices=CHANNELS, default=DEFAULT_CHANNEL)
+    p.add_argument("--allow-reboot", action="store_true", help="a guest reboot resets it (default: QEMU exits)")
     p.set_defaults(fn=cmd_boot)
     p = sub.add_parser("stop")
     p.set_defaults(fn=cmd_stop)

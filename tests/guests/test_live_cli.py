@@ -136,6 +136,45 @@ def late_and_exec(vmi, arch, t, g):
           extra if extra is not None else err)
 
 
+def test_reboot(vmi, arch):
+    """A guest that reboots under a running session: the session ends with a
+    clear error within seconds (its symbols, roots and breakpoints belong to
+    the old kernel), and a new session works on the rebooted guest."""
+    boot = subprocess.Popen([sys.executable, os.path.join(HERE, "lab.py"), "boot", arch, "--live", "--allow-reboot"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        g = json.loads(boot.stdout.readline())
+        t = "qemu:" + g["qmp"]
+        trace = subprocess.Popen([vmi, "trace", t, "--break", "update_process_times", "--count", "100000",
+                                  "--seconds", "120"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(2)
+        t0 = time.time()
+        lab.send_command(g["cmd"], "echo b > /proc/sysrq-trigger")
+        try:
+            err = trace.communicate(timeout=30)[1].strip()
+        except subprocess.TimeoutExpired:
+            trace.kill()
+            err = "still running after 30 s"
+        took = time.time() - t0
+        check(arch + ": reboot under a trace ends it with a clear error within 10 s",
+              trace.returncode == 1 and "reset (rebooted)" in err and took < 10, "exit 1, 'reset (rebooted)', < 10 s",
+              (trace.returncode, err, "%.1f s" % took))
+        ok = False
+        for _ in range(60):  # the guest boots again
+            rc, out, _ = run(vmi, "ps", t, "--json")
+            if rc == 0 and any(p["name"] == "vmi_tree_leaf" for p in json.loads(out)):
+                ok = True
+                break
+            time.sleep(1)
+        check(arch + ": a new session lists the rebooted guest's processes", ok, "vmi_tree_leaf listed", out[:200])
+    finally:
+        boot.send_signal(signal.SIGTERM)
+        try:
+            boot.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            boot.kill()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--vmi", default="build/vmi")
@@ -143,6 +182,7 @@ def main():
     a = ap.parse_args()
     for arch in a.arches:
         test(os.path.abspath(a.vmi), arch)
+    test_reboot(os.path.abspath(a.vmi), "x86_64")
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
