@@ -7,6 +7,7 @@ the guest runs on unharmed.
 Prints one line per check and `N passed, M failed`."""
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -37,16 +38,28 @@ def check(name, ok, expected="", got=""):
         print("FAIL  %s\n      expected: %s\n      got:      %s" % (name, str(expected)[:300], str(got)[:300]))
 
 
+@contextlib.contextmanager
+def live_guest(arch, *extra):
+    """A lab guest booted live for the block; stopped (by the lab) after it."""
+    boot = subprocess.Popen([sys.executable, os.path.join(HERE, "lab.py"), "boot", arch, "--live"] + list(extra),
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        yield json.loads(boot.stdout.readline())
+    finally:
+        boot.send_signal(signal.SIGTERM)
+        try:
+            boot.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            boot.kill()
+
+
 def run(*argv):
     p = subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
     return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace").strip()
 
 
 def test(vmi, arch):
-    boot = subprocess.Popen([sys.executable, os.path.join(HERE, "lab.py"), "boot", arch, "--live"],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        g = json.loads(boot.stdout.readline())
+    with live_guest(arch) as g:
         truth = json.load(open(g["truth"]))
         t = "qemu:" + g["qmp"]
         pids = {p["pid"] for p in truth["processes"]} | {0}
@@ -83,12 +96,6 @@ def test(vmi, arch):
             time.sleep(0.5)
             b = run(vmi, "read", t, hex(jiffies_ok), "8", "--raw")[1]
             check(arch + ": the guest runs on after the exec trace (jiffies advance)", a != b, "different values", (a, b))
-    finally:
-        boot.send_signal(signal.SIGTERM)
-        try:
-            boot.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            boot.kill()
 
 
 def ps_names(vmi, t):
@@ -140,10 +147,7 @@ def test_reboot(vmi, arch):
     """A guest that reboots under a running session: the session ends with a
     clear error within seconds (its symbols, roots and breakpoints belong to
     the old kernel), and a new session works on the rebooted guest."""
-    boot = subprocess.Popen([sys.executable, os.path.join(HERE, "lab.py"), "boot", arch, "--live", "--allow-reboot"],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        g = json.loads(boot.stdout.readline())
+    with live_guest(arch, "--allow-reboot") as g:
         t = "qemu:" + g["qmp"]
         trace = subprocess.Popen([vmi, "trace", t, "--break", "update_process_times", "--count", "100000",
                                   "--seconds", "120"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -167,12 +171,6 @@ def test_reboot(vmi, arch):
                 break
             time.sleep(1)
         check(arch + ": a new session lists the rebooted guest's processes", ok, "vmi_tree_leaf listed", out[:200])
-    finally:
-        boot.send_signal(signal.SIGTERM)
-        try:
-            boot.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            boot.kill()
 
 
 def main():
