@@ -22,6 +22,7 @@ import lzma
 import os
 import subprocess
 import sys
+from testlib import check, h, summary
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LAB = os.path.join(HERE, "lab.py")
@@ -32,23 +33,6 @@ FORMATS = ["raw", "lime", "elf"]
 # arm64 kernels; Debian's configs: 3G/1G split, 48-bit arm64 VAs.
 PAGE_OFFSET = {"i386-pae": 0xC0000000, "i386": 0xC0000000, "armhf": 0xC0000000,
                "armhf-lpae": 0xC0000000, "arm64": 0xFFFF000000000000}
-
-passed = 0
-failed = 0
-
-
-def check(name, ok, expected="", got=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print("ok    " + name)
-    else:
-        failed += 1
-        print("FAIL  %s\n      expected: %s\n      got:      %s" % (name, expected, got))
-
-
-def h(v):
-    return int(v, 16) if isinstance(v, str) else int(v)
 
 
 def paging_args(truth):
@@ -198,8 +182,7 @@ def main():
             check(arch + ": capture", False, "a booted guest and its images", "lab.py capture failed")
             continue
         test_arch(a.vmi, arch, a.out)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == "__main__":

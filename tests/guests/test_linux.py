@@ -46,6 +46,7 @@ import re
 import shutil
 import subprocess
 import sys
+from testlib import check, h, short, summary
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ARCHES = ["x86_64", "x86_64-la57", "x86_64-cloud", "i386-pae", "i386", "arm64", "armhf", "armhf-lpae"]
@@ -54,28 +55,6 @@ PROFILE_ARCHES = {"i386-pae", "i386", "armhf", "armhf-lpae"}  # BTF + System.map
 MODULES_PROFILE_ARCHES = {"arm64"}                            # System.map for `modules`
 NAMED = re.compile(r"^(vmi_sleeper_|vmi_tree_|vmi_longcmd$)")
 SAMPLE = 50
-
-passed = 0
-failed = 0
-
-
-def check(name, ok, expected="", got=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print("ok    " + name)
-    else:
-        failed += 1
-        print("FAIL  %s\n      expected: %s\n      got:      %s" % (name, expected, got))
-
-
-def h(v):
-    return int(v, 16) if isinstance(v, str) else int(v)
-
-
-def short(v, n=400):
-    s = str(v)
-    return s if len(s) <= n else s[:n] + "... (%d chars)" % len(s)
 
 
 def unpack_profiles(arch, out):
@@ -469,8 +448,7 @@ def main():
             check(arch + ": capture", False, "a capture in %s/%s (lab.py capture)" % (a.out, arch), "none")
             continue
         test_arch(a.vmi, arch, a.out)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from testlib import check, run, summary
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.dont_write_bytecode = True
@@ -25,17 +26,6 @@ import lab  # noqa: E402  (send_command)
 # begin_new_exec(), which has already set current->comm to the new file's name:
 # the hit names the new program, not the shell that exec'd it.
 EXEC_HOOK = "setup_new_exec"
-passed = failed = 0
-
-
-def check(name, ok, expected="", got=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print("ok    " + name)
-    else:
-        failed += 1
-        print("FAIL  %s\n      expected: %s\n      got:      %s" % (name, str(expected)[:300], str(got)[:300]))
 
 
 @contextlib.contextmanager
@@ -51,11 +41,6 @@ def live_guest(arch, *extra):
             boot.wait(timeout=30)
         except subprocess.TimeoutExpired:
             boot.kill()
-
-
-def run(*argv):
-    p = subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
-    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace").strip()
 
 
 def test(vmi, arch):
@@ -181,8 +166,7 @@ def main():
     for arch in a.arches:
         test(os.path.abspath(a.vmi), arch)
     test_reboot(os.path.abspath(a.vmi), "x86_64")
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -17,25 +17,10 @@ import os
 import re
 import subprocess
 import sys
+from testlib import check, run, summary
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROFILES = os.path.join(HERE, "profiles")
-passed = failed = 0
-
-
-def check(name, ok, expected="", got=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print("ok    " + name)
-    else:
-        failed += 1
-        print("FAIL  %s\n      expected: %s\n      got:      %s" % (name, str(expected)[:300], str(got)[:300]))
-
-
-def run(*argv):
-    p = subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
-    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace").strip()
 
 
 def unpack(arch, name, out):
@@ -137,8 +122,7 @@ def main():
         test_elf_btf(vmi, a.out, arch)
     for arch in ("arm64", "i386-pae", "armhf"):
         test_sysmap(vmi, a.out, arch)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == "__main__":
