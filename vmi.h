@@ -119,6 +119,11 @@ typedef enum vmi_paging_mode {
 /* vmi_paging.flags */
 #define VMI_PAGING_NO_PSE 0x1u /* legacy x86 with CR4.PSE clear: no 4 MiB pages */
 #define VMI_PAGING_NXE 0x2u    /* x86 EFER.NXE: bit 63 is no-execute */
+/* Windows x86: a not-present PTE with Transition set and Prototype clear
+   still names its frame (a page on the standby or modified list): the walk
+   resolves it. Set by vmi_os_init on Windows; never for Linux, whose swap
+   entries would be misread. */
+#define VMI_PAGING_WIN_TRANSITION 0x4u
 
 /* How the guest translates addresses. Zero-initialize, then set mode and dtb.
    dtb is the kernel's page-table root: CR3 (PCID bits are masked on use),
@@ -254,6 +259,9 @@ typedef struct vmi_backend {
     vmi_status (*event_set)(void *ctx, struct vmi_event *ev);
     vmi_status (*event_clear)(void *ctx, struct vmi_event *ev);
     vmi_status (*event_wait)(void *ctx, int timeout_ms, struct vmi_event_hit *hit);
+    /* After the callback, before resume(): what it returned (VMI_EVENT_*
+       bits), e.g. for Xen's vm_event response. Optional. */
+    void (*event_respond)(void *ctx, const struct vmi_event_hit *hit, int response);
     const char *(*last_error)(void *ctx);
     void (*close)(void *ctx);
 } vmi_backend;
@@ -429,6 +437,12 @@ typedef struct vmi_os_info {
     uint64_t kaslr_phys_offset; /* x86_64: where the image was loaded minus where it was linked */
     uint64_t kernel_pa_offset; /* kernel image VA - PA */
     size_t nsymbols, ntypes;
+    /* Windows: the kernel image, its debug record and the KDBG block. */
+    uint64_t kernel_base;    /* VA of ntoskrnl's MZ header (Linux: 0) */
+    uint64_t kdbg;           /* VA of KDDEBUGGER_DATA64, 0 when not found or encoded */
+    char pdb_name[64];       /* CodeView: "ntkrnlmp.pdb" */
+    char pdb_id[41];         /* GUID (32 hex) + age (hex), as symbol servers index it */
+    uint32_t build;          /* NtBuildNumber & 0xffff (7601, 19041, ...) */
     char os_source[96], symbols_source[96], types_source[96], paging_source[96], slide_source[96];
 } vmi_os_info;
 
@@ -448,6 +462,8 @@ typedef struct vmi_process {
     uint64_t start_time_ns; /* since boot */
     uint64_t task;          /* VA of task_struct / EPROCESS */
     int kernel_thread;
+    uint64_t peb;           /* Windows: the PEB's VA (0 for System and kernel processes) */
+    uint64_t create_time;   /* Windows: CreateTime, a FILETIME (100 ns since 1601) */
 } vmi_process;
 /* Return nonzero to stop. */
 typedef int (*vmi_process_fn)(void *user, const vmi_process *p);
@@ -461,16 +477,26 @@ VMI_API vmi_status vmi_current_process(vmi_instance *vmi, uint32_t vcpu, vmi_pro
 /* The command line from the process's own memory, arguments separated by
    NUL as in /proc/PID/cmdline; *len counts the bytes. */
 VMI_API vmi_status vmi_process_cmdline(vmi_instance *vmi, const vmi_process *p, char *buf, size_t cap, size_t *len);
+/* The full path of the process's image, NUL-terminated (Windows: the PEB's
+   ProcessParameters.ImagePathName, else the kernel's
+   SeAuditProcessCreationInfo). VMI_ERR_UNSUPPORTED on Linux. */
+VMI_API vmi_status vmi_process_image_path(vmi_instance *vmi, const vmi_process *p, char *buf, size_t cap, size_t *len);
 VMI_API vmi_status vmi_read_pid(vmi_instance *vmi, int64_t pid, uint64_t va, void *buf, size_t len, size_t *done);
 VMI_API vmi_status vmi_write_pid(vmi_instance *vmi, int64_t pid, uint64_t va, const void *buf, size_t len, size_t *done);
 
 typedef struct vmi_module {
     char name[64];
     uint64_t base, size;
-    uint64_t addr; /* VA of struct module / LDR_DATA_TABLE_ENTRY */
+    uint64_t addr;  /* VA of struct module / LDR_DATA_TABLE_ENTRY */
+    char path[260]; /* Windows: FullDllName; Linux: empty */
 } vmi_module;
 typedef int (*vmi_module_fn)(void *user, const vmi_module *m);
+/* Kernel modules: Linux's module list, Windows's PsLoadedModuleList. */
 VMI_API vmi_status vmi_foreach_module(vmi_instance *vmi, vmi_module_fn fn, void *user);
+/* A process's loaded images (Windows: the PEB loader's InLoadOrder list,
+   read in the process's address space; `addr` is the LDR entry).
+   VMI_ERR_UNSUPPORTED on Linux. */
+VMI_API vmi_status vmi_foreach_dll(vmi_instance *vmi, const vmi_process *p, vmi_module_fn fn, void *user);
 
 /* The kernel log, record by record (Linux 5.10+ lockless ring buffer). */
 typedef struct vmi_log_record {
@@ -490,28 +516,43 @@ VMI_API vmi_status vmi_foreach_log_record(vmi_instance *vmi, vmi_log_fn fn, void
    may read and write memory and registers, clear or register events
    (a single-step, say) and return VMI_EVENT_REMOVE to clear its own.
    A paused instance (vmi_pause) dispatches nothing; vmi_resume lets the
-   guest run into its events again. Register-write events (CR3, ...) are
-   not offered: QEMU's gdbstub cannot report them. */
+   guest run into its events again. Register-write and guest-physical
+   access events are Xen's (vm_event): QEMU's gdbstub cannot report them.
+   Every event drops the page and V2P caches before its callback runs (the
+   guest ran), so a CR3 write never leaves stale translations behind. */
 typedef enum vmi_event_type {
     VMI_EVENT_BREAKPOINT = 1,
-    VMI_EVENT_WATCH,      /* a memory access (after it happened) */
-    VMI_EVENT_SINGLESTEP  /* one instruction of one vCPU: at most one armed */
+    VMI_EVENT_WATCH,      /* a memory access by kernel VA (after it happened) */
+    VMI_EVENT_SINGLESTEP, /* one instruction of one vCPU: at most one armed */
+    VMI_EVENT_REG_WRITE,  /* a write to `reg` (CR0, CR3, CR4, or MSR `msr`), before it lands */
+    VMI_EVENT_MEM_ACCESS  /* `access` to guest-physical [addr, addr+len): whole 4 KiB pages */
 } vmi_event_type;
 
 #define VMI_WATCH_READ 0x1u
 #define VMI_WATCH_WRITE 0x2u /* READ|WRITE: any access */
+#define VMI_WATCH_EXEC 0x4u  /* VMI_EVENT_MEM_ACCESS only */
 
-/* What a callback returns */
+/* VMI_EVENT_REG_WRITE: which register. */
+typedef enum vmi_reg_id { VMI_REG_CR0 = 1, VMI_REG_CR3, VMI_REG_CR4, VMI_REG_MSR } vmi_reg_id;
+
+/* What a callback returns: KEEP or REMOVE, optionally with DENY. */
 #define VMI_EVENT_KEEP 0   /* stay armed */
 #define VMI_EVENT_REMOVE 1 /* clear this event */
+#define VMI_EVENT_DENY 2   /* REG_WRITE: the register keeps its value; MEM_ACCESS:
+                              the instruction completes without its write */
 
 typedef struct vmi_event vmi_event;
 
 typedef struct vmi_event_hit {
     uint32_t vcpu;
-    uint64_t addr;   /* breakpoint VA, watched address, or pc after the step */
+    uint64_t addr;   /* breakpoint VA, watched address, pc after the step,
+                        or the guest-physical address accessed (MEM_ACCESS) */
     vmi_regs regs;   /* that vCPU's, at the stop */
     vmi_event *event;/* the event hit (filled by the backend) */
+    uint32_t access; /* MEM_ACCESS: the access made (VMI_WATCH_*) */
+    uint64_t va;     /* MEM_ACCESS: its linear address when the hardware gave one, else 0 */
+    uint32_t reg, msr;              /* REG_WRITE: the register written */
+    uint64_t old_value, new_value;  /* REG_WRITE */
 } vmi_event_hit;
 
 typedef int (*vmi_event_fn)(vmi_instance *vmi, vmi_event *ev, const vmi_event_hit *hit, void *user);
@@ -522,8 +563,10 @@ struct vmi_event {
     vmi_event_type type;
     uint64_t addr;    /* kernel VA (breakpoints, watchpoints) */
     uint64_t len;     /* watchpoints: 1, 2, 4 or 8, and addr a multiple of it */
-    uint32_t access;  /* watchpoints: VMI_WATCH_* */
+    uint32_t access;  /* watchpoints, MEM_ACCESS: VMI_WATCH_* */
     int hardware;     /* breakpoints: a hardware breakpoint (KVM: at most 4) */
+    uint32_t reg;     /* REG_WRITE: a vmi_reg_id */
+    uint32_t msr;     /* REG_WRITE of VMI_REG_MSR: the MSR's index */
     int32_t vcpu;     /* single-step: which vCPU */
     vmi_event_fn fn;  /* may be NULL: the event is only counted */
     void *user;
@@ -5564,6 +5607,21 @@ VMI_API vmi_status vmi_os_init(vmi_instance *vmi) {
 
 VMI_API const vmi_os_info *vmi_os_get_info(const vmi_instance *vmi) { return &vmi->os; }
 
+/* Not yet for Windows (being built); Linux has neither view. */
+VMI_API vmi_status vmi_process_image_path(vmi_instance *vmi, const vmi_process *p, char *buf, size_t cap, size_t *len) {
+    VMI_ASSERT(vmi && p && buf);
+    (void)cap;
+    if (len) *len = 0;
+    if (cap) buf[0] = 0;
+    return vmi__fail(vmi, VMI_ERR_UNSUPPORTED, "image paths are a Windows view");
+}
+
+VMI_API vmi_status vmi_foreach_dll(vmi_instance *vmi, const vmi_process *p, vmi_module_fn fn, void *user) {
+    VMI_ASSERT(vmi && p && fn);
+    (void)user;
+    return vmi__fail(vmi, VMI_ERR_UNSUPPORTED, "loaded-image lists are a Windows view");
+}
+
 /* >>dmesg ================================================================== */
 /* The kernel log: Linux 5.10+ lockless printk ring buffer
    (kernel/printk/printk_ringbuffer.[ch], v5.10..v6.x).
@@ -6108,6 +6166,18 @@ static vmi_status vmi__event_check(vmi_instance *vmi, const vmi_event *ev) {
     case VMI_EVENT_SINGLESTEP:
         if (ev->vcpu < 0) return vmi__fail(vmi, VMI_ERR_ARG, "single-step on vCPU %d", (int)ev->vcpu);
         return VMI_OK;
+    case VMI_EVENT_REG_WRITE:
+        if (ev->reg < VMI_REG_CR0 || ev->reg > VMI_REG_MSR)
+            return vmi__fail(vmi, VMI_ERR_ARG, "register %u: VMI_REG_CR0, CR3, CR4 or MSR", (unsigned)ev->reg);
+        return VMI_OK;
+    case VMI_EVENT_MEM_ACCESS:
+        if ((ev->addr & 0xfff) || !ev->len || (ev->len & 0xfff) || ev->addr + ev->len < ev->addr)
+            return vmi__fail(vmi, VMI_ERR_ARG, "memory access event on 0x%llx+0x%llx: whole 4 KiB pages",
+                             (unsigned long long)ev->addr, (unsigned long long)ev->len);
+        if (!ev->access || (ev->access & ~(VMI_WATCH_READ | VMI_WATCH_WRITE | VMI_WATCH_EXEC)))
+            return vmi__fail(vmi, VMI_ERR_ARG, "memory access 0x%x: VMI_WATCH_READ, WRITE and/or EXEC",
+                             (unsigned)ev->access);
+        return VMI_OK;
     default: return vmi__fail(vmi, VMI_ERR_ARG, "event type %d is not a type", (int)ev->type);
     }
 }
@@ -6159,7 +6229,8 @@ VMI_API vmi_status vmi_events_listen(vmi_instance *vmi, int timeout_ms) {
     ev->hits++;
     r = ev->fn ? ev->fn(vmi, ev, &hit, ev->user) : VMI_EVENT_KEEP;
     vmi->pause_depth--;
-    if (r == VMI_EVENT_REMOVE && ev->armed__) st2 = vmi_event_clear(vmi, ev);
+    if (vmi->be.event_respond) vmi->be.event_respond(vmi->be.ctx, &hit, r);
+    if ((r & VMI_EVENT_REMOVE) && ev->armed__) st2 = vmi_event_clear(vmi, ev);
     if (vmi->pause_depth) return st2; /* the callback paused: stopped until vmi_resume */
     if ((st = vmi->be.resume(vmi->be.ctx)) != VMI_OK) return vmi__backend_fail(vmi, st, "resume after an event");
     vmi_flush_caches(vmi);
