@@ -8,6 +8,8 @@
    The *_AT forms take the file and line to report, for helpers that check
    on behalf of their caller. test_context() names what is being tested;
    it is printed with every failure until changed.
+   test_slurp(path, &len) reads a whole file, NUL-terminated (NULL on
+   failure; len may be NULL).
    test_summary() prints "N passed, M failed" and returns nonzero when
    anything failed: `return test_summary();` from main. */
 #ifndef TEST_H_INCLUDED
@@ -17,6 +19,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__GNUC__)
@@ -98,6 +101,26 @@ static inline int test_mem_at(const void *got, const void *want, size_t len, con
 }
 
 /* Prints exactly one line, "N passed, M failed"; nonzero when M > 0. */
+static inline char *test_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long n;
+    if (!f) return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (buf = (char *)malloc((size_t)n + 1)) != NULL) {
+        if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+            free(buf);
+            buf = NULL;
+        } else {
+            buf[n] = 0;
+            if (len) *len = (size_t)n;
+        }
+    }
+    fclose(f);
+    return buf;
+}
+
 static inline int test_summary(void)
 {
     test_state *s = test_state_get();

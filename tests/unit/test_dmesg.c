@@ -17,6 +17,7 @@
 #define VMI_IMPLEMENTATION
 #include "vmi.h"
 #include "vmi_file.h"
+#include "test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,43 +26,11 @@
 
 
 
-static int g_pass, g_fail;
-#define CHECK(cond, ...)                                     \
-    do {                                                     \
-        if (cond) g_pass++;                                  \
-        else {                                               \
-            g_fail++;                                        \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);      \
-            printf(__VA_ARGS__);                             \
-            printf("\n");                                    \
-        }                                                    \
-    } while (0)
 
 static double now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = (char *)malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) {
-        buf[n] = 0;
-        if (len) *len = (size_t)n;
-    }
-    return buf;
 }
 
 static void put_le(uint8_t *p, uint64_t v, unsigned n) {
@@ -860,9 +829,9 @@ static void test_guest(const char *arch, int btf) {
     g.arch = arch;
     g.btf = btf;
     snprintf(path, sizeof path, "%s/%s/truth.json", g_dir, arch);
-    g.truth = slurp(path, NULL);
+    g.truth = test_slurp(path, NULL);
     snprintf(path, sizeof path, "%s/%s/dmesg.txt", g_dir, arch);
-    g.dmesg = slurp(path, &g.dmesg_len);
+    g.dmesg = test_slurp(path, &g.dmesg_len);
     if (!g.truth || !g.dmesg) {
         printf("SKIP %s: no capture under %s\n", arch, g_dir);
         free(g.truth);
@@ -993,7 +962,7 @@ static void test_guest(const char *arch, int btf) {
         const char *vfrom;
         char what[64];
         snprintf(path, sizeof path, "%s/%s/mem.raw", g_dir, arch);
-        copy = slurp(path, &len);
+        copy = test_slurp(path, &len);
         if (!copy) {
             CHECK(0, "%s: read %s", arch, path);
             goto done;
@@ -1108,6 +1077,5 @@ int main(int argc, char **argv) {
     test_guest("arm64", 1);
     test_guest("armhf", 0);
     test_guest("armhf-lpae", 0);
-    printf("%d passed, %d failed\n", g_pass, g_fail);
-    return g_fail != 0;
+    return test_summary();
 }

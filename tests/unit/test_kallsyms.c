@@ -29,21 +29,6 @@ static const char *const arches[] = {"x86_64", "x86_64-la57", "x86_64-cloud", "i
                                      "i386", "arm64", "armhf", "armhf-lpae"};
 static const char *const formats[] = {"raw", "elf", "lime"};
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    char *b;
-    long n;
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    b = (char *)malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); b = NULL; }
-    if (b) b[n] = 0, *len = (size_t)n;
-    fclose(f);
-    return b;
-}
-
 static char *run_cmd(const char *cmd, size_t *len) {
     FILE *f = popen(cmd, "r");
     size_t cap = 1 << 20, n = 0, got;
@@ -227,7 +212,7 @@ static void check_sysmap(vmi_instance *vmi, const vmi__symtab *ks, const char *a
     vmi__symtab *sm = NULL;
     uint64_t st_map = 0, st_ks = 0, slide;
     snprintf(path, sizeof path, "%s/%s/profile.json", dir ? dir : "tests/guests/profiles", arch);
-    if (!(prof = slurp(path, &len))) { printf("  %s: no System.map profile\n", arch); return; }
+    if (!(prof = test_slurp(path, &len))) { printf("  %s: no System.map profile\n", arch); return; }
     json_str(prof, "kernel_version", ver, sizeof ver);
     free(prof);
     if (strcmp(ver, kver) != 0) {
@@ -283,7 +268,7 @@ static void check_proc_kallsyms(vmi_instance *vmi, const vmi__symtab *ks, const 
     char *text;
     vmi__symtab *pk = NULL;
     snprintf(path, sizeof path, "%s/%s/kallsyms.txt", lab, arch);
-    if (!(text = slurp(path, &len))) { printf("  %s: no kallsyms.txt\n", arch); return; }
+    if (!(text = test_slurp(path, &len))) { printf("  %s: no kallsyms.txt\n", arch); return; }
     if (!CHECK(vmi__symtab_from_sysmap(vmi, text, len, &pk) == VMI_OK, "%s: parse kallsyms.txt: %s", arch, vmi_last_error(vmi))) {
         free(text);
         return;
@@ -316,7 +301,7 @@ static void test_arch(const char *lab, const char *arch) {
     uint64_t base;
     test_context("%s", arch);
     snprintf(path, sizeof path, "%s/%s/truth.json", lab, arch);
-    if (!(truth = slurp(path, &tlen))) { CHECK(0, "read %s", path); return; }
+    if (!(truth = test_slurp(path, &tlen))) { CHECK(0, "read %s", path); return; }
     json_str(truth, "kernel_version", kver, sizeof kver);
     json_str(truth, "ram_base", rb, sizeof rb);
     base = strtoull(rb, NULL, 16);
@@ -413,7 +398,7 @@ static void test_hostile(const char *lab) {
     double t0;
     test_context("hostile x86_64");
     snprintf(path, sizeof path, "%s/x86_64/mem.raw", lab);
-    if (!(img = (uint8_t *)slurp(path, &n))) { CHECK(0, "read %s", path); return; }
+    if (!(img = (uint8_t *)test_slurp(path, &n))) { CHECK(0, "read %s", path); return; }
     if (!CHECK(recover_buf(img, n, 1, &s, err, sizeof err) == VMI_OK, "baseline: %s", err)) { free(img); return; }
     ki = s->ks;
     /* the same through read_pa chunks (no host pointer) */
@@ -541,7 +526,7 @@ static void test_relayout(const char *lab, const char *arch, int order_6_4, int 
     test_context("relayout %s %s%s%s", arch, order_6_4 ? "6.4+" : "pre-6.4", absolute ? " absolute" : " base-relative",
                  seq4 ? " 4-byte seqs" : "");
     snprintf(path, sizeof path, "%s/%s/mem.raw", lab, arch);
-    if (!(img = (uint8_t *)slurp(path, &n))) { CHECK(0, "read %s", path); return; }
+    if (!(img = (uint8_t *)test_slurp(path, &n))) { CHECK(0, "read %s", path); return; }
     if (!CHECK(recover_buf(img, n, 1, &s, err, sizeof err) == VMI_OK, "baseline: %s", err)) { free(img); return; }
     ki = s->ks;
     p = ki.ptr_size;

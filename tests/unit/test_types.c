@@ -7,9 +7,9 @@
    Prints one line per failed check and "N passed, M failed". */
 #define VMI_IMPLEMENTATION
 #include "vmi.h"
+#include "test.h"
 #include <sys/time.h>
 
-static int g_pass, g_fail;
 
 /* Byte offset of a member, as vmi_offset gives it. */
 static vmi_status t_offset(const vmi__types *t, const char *type, const char *path, uint64_t *offset) {
@@ -20,40 +20,11 @@ static vmi_status t_offset(const vmi__types *t, const char *type, const char *pa
     return st;
 }
 
-#define CHECK(cond, ...)                                    \
-    do {                                                    \
-        if (cond) {                                         \
-            g_pass++;                                       \
-        } else {                                            \
-            g_fail++;                                       \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);     \
-            printf(__VA_ARGS__);                            \
-            printf("\n");                                   \
-        }                                                   \
-    } while (0)
 
 static double now_ms(void) {
     struct timeval tv;
     gettimeofday(&tv, NULL);
     return (double)tv.tv_sec * 1e3 + (double)tv.tv_usec / 1e3;
-}
-
-static uint8_t *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf;
-    long n;
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = (uint8_t *)malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
 }
 
 /* ---- a growable buffer as the ISF writer's sink -------------------------- */
@@ -769,7 +740,7 @@ int main(int argc, char **argv) {
     test_isf_sample();
     test_json_edges();
     if (argc > 1) {
-        blob = read_file(argv[1], &len);
+        blob = (uint8_t *)test_slurp(argv[1], &len);
         CHECK(blob != NULL, "cannot read %s", argv[1]);
         if (blob) {
             test_real(blob, len, argc > 2 ? argv[2] : NULL);
@@ -779,6 +750,5 @@ int main(int argc, char **argv) {
     } else {
         printf("no BTF file given: the real-kernel checks were skipped\n");
     }
-    printf("%d passed, %d failed\n", g_pass, g_fail);
-    return g_fail ? 1 : 0;
+    return test_summary();
 }
