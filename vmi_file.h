@@ -23,10 +23,23 @@
                                    GDTR/IDTR and CR0/CR2/CR3/CR4;
                any other note      by name through get_note, e.g.
                                    "VMCOREINFO".
+       windump  Windows crash dumps, "PAGEDU64" (DUMP_HEADER64, 0x2000
+             bytes) or "PAGEDUMP" (DUMP_HEADER32, 0x1000 bytes); QEMU writes
+             them with dump-guest-memory -w. DumpType 1 (full): the
+             header's PhysicalMemoryBlock runs {BasePage, PageCount}, their
+             pages one after the other from the end of the header. DumpType
+             5 and 6 (bitmap: complete, kernel, active and live-kernel
+             dumps): at the end of the header a summary header {"SDMP" or
+             "FDMP", "DUMP", ..., u64 HeaderSize (file offset of the first
+             page) at 0x20, u64 Pages (present) at 0x28, u64 BitmapSize
+             (bits) at 0x30, bitmap at 0x38}; bit n set means page n is
+             present, present pages stored in bit order. Other DumpTypes
+             (2, 4 mini, 8-10 "RDMP") are refused with VMI_ERR_UNSUPPORTED.
    backend.format says which: "raw", "lime", "elf-qemu" (an ELF core with
    QEMU notes), "elf-kdump" (a VMCOREINFO note and no QEMU notes) or "elf"
-   (anything else). Test for the prefix "elf" to mean any ELF core.
-   Windows crash dumps (PAGEDU64/PAGEDUMP) and compressed kdump files
+   (anything else); "windump-full", "windump-bitmap" (64-bit) and
+   "windump32-full", "windump32-bitmap". Test for the prefix "elf" to mean
+   any ELF core and "windump" for any crash dump. Compressed kdump files
    (KDUMP, makedumpfile's flattened format) are recognized and refused with
    VMI_ERR_UNSUPPORTED; force "raw" to map such a file anyway.
 
@@ -50,7 +63,7 @@
        }
        if (vmi_open(&desc, &vmi) != VMI_OK) ...   vmi_open owns the backend now
 
-   Registers (ELF cores only; raw and LiME images carry none):
+   Registers (ELF cores and Windows dumps; raw and LiME images carry none):
        x86_64, i386  NT_PRSTATUS fills the GPRs, rip, rflags, the selectors
                      and (x86_64) fs_base/gs_base: VMI_REGS_GPR. With a QEMU
                      note also VMI_REGS_SEGMENT (bases, GDTR, IDTR) and
@@ -64,8 +77,34 @@
                      VMI_REGS_GPR. No TTBR/TCR in these files: give the
                      paging to vmi_open yourself.
    The i-th NT_PRSTATUS and the i-th QEMU note are vCPU i (QEMU writes all
-   NT_PRSTATUS notes, then all QEMU notes, in CPU order). set_regs is not
-   offered; pause and resume succeed and do nothing.
+   NT_PRSTATUS notes, then all QEMU notes, in CPU order).
+       Windows dumps (MachineImageType 0x8664 in DU64: x86_64; 0x14c in
+                     DUMP: x86; 0xAA64: aarch64 with no registers)
+                     NumberProcessors vCPUs (1 if 0, at most 4096), each
+                     with VMI_REGS_CONTROL made up from the header: cr3 =
+                     DirectoryTableBase, cr0 PG|PE, cr4 PSE, plus PAE on
+                     64-bit or with PaeEnabled, efer NXE with PAE and
+                     LME|LMA on 64-bit, so vmi_paging_from_regs gives IA32E,
+                     PAE or LEGACY. vCPU 0 also gets VMI_REGS_GPR from the
+                     header's CONTEXT (that of the CPU that wrote the dump)
+                     when its ContextFlags look valid; QEMU leaves it as the
+                     guest prepared it (it patches the CONTEXT in memory).
+   set_regs is not offered; pause and resume succeed and do nothing.
+
+   Notes: ELF notes by name (above). A Windows dump has one note,
+   "WINDUMP_HEADER": the raw dump header (0x2000 bytes for 64-bit, 0x1000
+   for 32-bit), for the OS layer to read. Offsets (64-bit / 32-bit; fields
+   u64 / u32 unless said):
+       Signature "PAGE" 0x0/0x0, ValidDump "DU64"/"DUMP" 0x4/0x4,
+       MajorVersion u32 0x8/0x8, MinorVersion u32 (the build) 0xC/0xC,
+       DirectoryTableBase 0x10/0x10, PfnDataBase 0x18/0x14,
+       PsLoadedModuleList 0x20/0x18, PsActiveProcessHead 0x28/0x1C,
+       MachineImageType u32 0x30/0x20, NumberProcessors u32 0x34/0x24,
+       BugCheckCode u32 0x38/0x28, BugCheckParameter1-4 0x40/0x2C,
+       PaeEnabled u8 -/0x5C, KdDebuggerDataBlock 0x80/0x60,
+       PhysicalMemoryBlock 0x88/0x64 {u32 NumberOfRuns; NumberOfPages at
+       0x90/0x68; runs {BasePage, PageCount} from 0x98/0x6C},
+       ContextRecord 0x348/0x320, DumpType u32 0xF98/0xF88.
 
    Writes (vmi_file_desc.writable): the file is opened O_RDWR and mapped
    MAP_SHARED, so writes through vmi_write_* land in the file (through the
@@ -81,6 +120,8 @@
        VMI_FILE_MAX_RANGES  cap on LiME ranges and ELF program headers
                             (default 65536)
        VMI_FILE_MAX_NOTES   cap on ELF notes (default 65536)
+       VMI_FILE_MAX_BITMAP_RUNS  cap on runs of present pages in a Windows
+                            bitmap dump (default 1048576)
 
    Thread safety: as for vmi.h, one instance (and so its backend) per thread
    at a time. Every byte of the file is untrusted: sizes and offsets are
@@ -107,7 +148,8 @@ typedef struct vmi_file_desc {
                                 default read-only */
     uint64_t base;           /* raw images: guest-physical address of file offset 0
                                 (0x40000000 on arm virt); ignored by other formats */
-    const char *format;      /* NULL: detect from content; or "raw", "lime", "elf" */
+    const char *format;      /* NULL: detect from content; or "raw", "lime", "elf",
+                                "windump" (or one exact "windump..." backend.format) */
     vmi_allocator allocator; /* zero: malloc/free */
 } vmi_file_desc;
 
@@ -144,6 +186,9 @@ VMI_API vmi_status vmi_file_open(const vmi_file_desc *desc, vmi_backend *out, ch
 #endif
 #ifndef VMI_FILE_MAX_NOTES
 #define VMI_FILE_MAX_NOTES 65536u
+#endif
+#ifndef VMI_FILE_MAX_BITMAP_RUNS
+#define VMI_FILE_MAX_BITMAP_RUNS 1048576u
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -215,6 +260,8 @@ typedef struct vmi__file {
     uint32_t *prstatus; /* note indices, one per vCPU */
     uint32_t *qemu;
     uint32_t nprstatus, nqemu, nvcpus;
+
+    const struct vmi__file_winlayout *win; /* Windows crash dumps only */
 
     char err[320];
 } vmi__file;
@@ -793,6 +840,248 @@ static vmi_status vmi__file_parse_elf(vmi__file *f)
     return vmi__file_elf_vcpus(f);
 }
 
+/* ---- Windows crash dumps ------------------------------------------------ */
+
+/* Where DUMP_HEADER64 ("PAGEDU64") and DUMP_HEADER32 ("PAGEDUMP") keep what
+   we read; checked in QEMU include/qemu/win_dump_defs.h, Volatility's
+   crash_vtypes.py and kdmp-parser's HEADER64. A bitmap dump's summary header
+   follows the dump header: {"SDMP" or "FDMP", "DUMP", ..., u64 first page's
+   file offset at 0x20, u64 pages present at 0x28, u64 bitmap bits at 0x30,
+   the bitmap at 0x38} (kdmp-parser BMP_HEADER64, radare2 dmp64, Volatility3
+   crash_common.json; Volatility3 reads 32-bit bitmap dumps the same way). */
+typedef struct vmi__file_winlayout {
+    uint32_t header;    /* dump header size: where pages or the summary header start */
+    unsigned wide;      /* 8: pointer-sized fields are u64; 4: u32 */
+    uint32_t dtb, machine, nproc, runs, context, dump_type;
+    uint32_t max_runs;  /* runs that fit in PhysicalMemoryBlockBuffer */
+    const char *full, *bitmap; /* backend.format */
+} vmi__file_winlayout;
+
+static const vmi__file_winlayout vmi__file_win64 = {
+    0x2000, 8, 0x10, 0x30, 0x34, 0x88, 0x348, 0xF98, 43, "windump-full", "windump-bitmap"};
+static const vmi__file_winlayout vmi__file_win32 = {
+    0x1000, 4, 0x10, 0x20, 0x24, 0x64, 0x320, 0xF88, 86, "windump32-full", "windump32-bitmap"};
+
+#define VMI__FILE_WIN_PAE_OFF 0x5Cu       /* DUMP_HEADER32.PaeEnabled, a byte */
+#define VMI__FILE_WIN_BMP_HEADER 0x38u    /* summary header size, bitmap excluded */
+#define VMI__FILE_WIN_MAX_PFN (1ull << 40) /* 2^52 bytes: x86's physical limit */
+#define VMI__FILE_WIN_MAX_VCPUS 4096u
+#define VMI__FILE_WIN_AMD64 0x8664u
+#define VMI__FILE_WIN_I386 0x14cu
+#define VMI__FILE_WIN_ARM64 0xAA64u
+
+/* A pointer-sized header field (u64 in DU64, u32 in DUMP). */
+static uint64_t vmi__file_win_word(const vmi__file *f, uint64_t off)
+{
+    return f->win->wide == 8 ? vmi__file_le64(f->map + off) : vmi__file_le32(f->map + off);
+}
+
+/* DumpType 1: PhysicalMemoryBlock's runs, their pages one after the other
+   from the end of the header. */
+static vmi_status vmi__file_win_full(vmi__file *f)
+{
+    const vmi__file_winlayout *w = f->win;
+    uint32_t nruns = vmi__file_le32(f->map + w->runs), i;
+    uint64_t npages = vmi__file_win_word(f, w->runs + w->wide), sum = 0, off = w->header;
+    vmi_status st;
+    f->format = w->full;
+    f->seg_kind = "PhysicalMemoryBlock run";
+    if (nruns > w->max_runs)
+        return vmi__file_fail(f, VMI_ERR_FORMAT,
+                              "PhysicalMemoryBlock.NumberOfRuns is %u, more than the %u runs "
+                              "the header holds",
+                              (unsigned)nruns, (unsigned)w->max_runs);
+    st = vmi__file_reserve_segs(f, nruns);
+    for (i = 0; st == VMI_OK && i < nruns; i++) {
+        uint64_t at = w->runs + 2u * w->wide * (1u + i);
+        uint64_t base = vmi__file_win_word(f, at), count = vmi__file_win_word(f, at + w->wide);
+        if (base > VMI__FILE_WIN_MAX_PFN || count > VMI__FILE_WIN_MAX_PFN - base)
+            return vmi__file_fail(f, VMI_ERR_FORMAT,
+                                  "PhysicalMemoryBlock run %u (BasePage 0x%llx, PageCount "
+                                  "0x%llx) reaches past 2^52",
+                                  (unsigned)i, (vmi__file_ull)base, (vmi__file_ull)count);
+        if (count > ((uint64_t)f->size - off) / 4096u)
+            return vmi__file_fail(f, VMI_ERR_TRUNCATED,
+                                  "PhysicalMemoryBlock run %u (BasePage 0x%llx, PageCount "
+                                  "0x%llx) needs file bytes up to 0x%llx but the file ends at "
+                                  "0x%llx",
+                                  (unsigned)i, (vmi__file_ull)base, (vmi__file_ull)count,
+                                  (vmi__file_ull)(off + count * 4096u), (vmi__file_ull)f->size);
+        st = vmi__file_add_seg(f, base * 4096u, count * 4096u, f->map + off, i);
+        off += count * 4096u;
+        sum += count;
+    }
+    if (st == VMI_OK && sum != npages)
+        return vmi__file_fail(f, VMI_ERR_FORMAT,
+                              "PhysicalMemoryBlock.NumberOfPages is 0x%llx but its runs hold "
+                              "0x%llx pages",
+                              (vmi__file_ull)npages, (vmi__file_ull)sum);
+    return st;
+}
+
+/* Runs of set bits in the bitmap; present pages are stored in bit order
+   from file offset `first`, so a run is contiguous in the file too. Adds
+   them when `add` (the second pass). */
+static vmi_status vmi__file_win_bits(vmi__file *f, const uint8_t *bm, uint64_t nbits,
+                                     uint64_t first, int add, uint64_t *nruns, uint64_t *nset)
+{
+    uint64_t i = 0, runs = 0, set = 0;
+    while (i < nbits) {
+        uint64_t start;
+        if ((i & 7) == 0 && nbits - i >= 8 && bm[i >> 3] == 0) {
+            i += 8;
+            continue;
+        }
+        if (!((bm[i >> 3] >> (i & 7)) & 1)) {
+            i++;
+            continue;
+        }
+        for (start = i; i < nbits; i++) {
+            if ((i & 7) == 0 && nbits - i >= 8 && bm[i >> 3] == 0xff)
+                i += 7; /* the whole byte is set */
+            else if (!((bm[i >> 3] >> (i & 7)) & 1))
+                break;
+        }
+        if (add) {
+            vmi_status st = vmi__file_add_seg(f, start * 4096u, (i - start) * 4096u,
+                                              f->map + first + set * 4096u, (uint32_t)runs);
+            if (st != VMI_OK)
+                return st;
+        }
+        set += i - start;
+        runs++;
+    }
+    *nruns = runs;
+    *nset = set;
+    return VMI_OK;
+}
+
+/* DumpType 5 and 6: the summary header and bitmap after the dump header. */
+static vmi_status vmi__file_win_bitmap(vmi__file *f)
+{
+    const vmi__file_winlayout *w = f->win;
+    const uint8_t *h = f->map + w->header;
+    uint64_t first, present, nbits, bytes, bm_end, nruns = 0, nset = 0;
+    vmi_status st;
+    f->format = w->bitmap;
+    f->seg_kind = "bitmap run";
+    if (!vmi__file_in_file(f, w->header, VMI__FILE_WIN_BMP_HEADER))
+        return vmi__file_fail(f, VMI_ERR_TRUNCATED,
+                              "bitmap dump: the summary header at 0x%x is cut short (file size "
+                              "0x%llx)",
+                              (unsigned)w->header, (vmi__file_ull)f->size);
+    if ((memcmp(h, "SDMP", 4) != 0 && memcmp(h, "FDMP", 4) != 0) ||
+        memcmp(h + 4, "DUMP", 4) != 0)
+        return vmi__file_fail(f, VMI_ERR_FORMAT,
+                              "bitmap dump: summary header at 0x%x has signature 0x%08x 0x%08x, "
+                              "expected \"SDMP\" or \"FDMP\" then \"DUMP\"",
+                              (unsigned)w->header, (unsigned)vmi__file_le32(h),
+                              (unsigned)vmi__file_le32(h + 4));
+    first = vmi__file_le64(h + 0x20);
+    present = vmi__file_le64(h + 0x28);
+    nbits = vmi__file_le64(h + 0x30);
+    if (nbits > VMI__FILE_WIN_MAX_PFN)
+        return vmi__file_fail(f, VMI_ERR_FORMAT,
+                              "bitmap dump: BitmapSize %llu bits reaches past 2^52",
+                              (vmi__file_ull)nbits);
+    bytes = (nbits + 7) / 8;
+    bm_end = w->header + VMI__FILE_WIN_BMP_HEADER + bytes;
+    if (!vmi__file_in_file(f, w->header + VMI__FILE_WIN_BMP_HEADER, bytes))
+        return vmi__file_fail(f, VMI_ERR_TRUNCATED,
+                              "bitmap dump: BitmapSize %llu bits needs the bitmap to end at "
+                              "0x%llx but the file ends at 0x%llx",
+                              (vmi__file_ull)nbits, (vmi__file_ull)bm_end,
+                              (vmi__file_ull)f->size);
+    if (first < bm_end || first > (uint64_t)f->size)
+        return vmi__file_fail(f, VMI_ERR_FORMAT,
+                              "bitmap dump: HeaderSize (first page's offset) 0x%llx is not "
+                              "between the bitmap's end 0x%llx and the file's end 0x%llx",
+                              (vmi__file_ull)first, (vmi__file_ull)bm_end,
+                              (vmi__file_ull)f->size);
+    vmi__file_win_bits(f, h + VMI__FILE_WIN_BMP_HEADER, nbits, first, 0, &nruns, &nset);
+    if (nset != present)
+        return vmi__file_fail(f, VMI_ERR_FORMAT,
+                              "bitmap dump: Pages says %llu pages are present but the bitmap "
+                              "has %llu bits set",
+                              (vmi__file_ull)present, (vmi__file_ull)nset);
+    if (nset > ((uint64_t)f->size - first) / 4096u)
+        return vmi__file_fail(f, VMI_ERR_TRUNCATED,
+                              "bitmap dump: %llu present pages need file bytes up to 0x%llx but "
+                              "the file ends at 0x%llx",
+                              (vmi__file_ull)nset, (vmi__file_ull)(first + nset * 4096u),
+                              (vmi__file_ull)f->size);
+    if (nruns > VMI_FILE_MAX_BITMAP_RUNS)
+        return vmi__file_fail(f, VMI_ERR_LIMIT, "bitmap dump: %llu runs of pages, more than %u",
+                              (vmi__file_ull)nruns, (unsigned)VMI_FILE_MAX_BITMAP_RUNS);
+    st = vmi__file_reserve_segs(f, (size_t)nruns);
+    if (st == VMI_OK)
+        st = vmi__file_win_bits(f, h + VMI__FILE_WIN_BMP_HEADER, nbits, first, 1, &nruns, &nset);
+    return st;
+}
+
+/* The raw header as note "WINDUMP_HEADER", for the OS layer. */
+static vmi_status vmi__file_win_note(vmi__file *f)
+{
+    static const char name[] = "WINDUMP_HEADER";
+    f->notes = (vmi__file_note *)vmi__file_calloc(f, 1, sizeof(vmi__file_note));
+    if (!f->notes)
+        return vmi__file_fail(f, VMI_ERR_NOMEM, "out of memory for a note");
+    f->notes[0].name = (const uint8_t *)name;
+    f->notes[0].namesz = sizeof name;
+    f->notes[0].desc = f->map;
+    f->notes[0].descsz = f->win->header;
+    f->nnotes = 1;
+    return VMI_OK;
+}
+
+static vmi_status vmi__file_parse_windump(vmi__file *f)
+{
+    const uint8_t *m = f->map;
+    uint32_t machine, nproc, type;
+    vmi_status st;
+    f->format = "windump";
+    if (f->size < 8 || memcmp(m, "PAGE", 4) != 0)
+        return vmi__file_fail(f, VMI_ERR_FORMAT,
+                              "no Windows crash dump signature (\"PAGE\") at offset 0");
+    if (memcmp(m + 4, "DU64", 4) == 0)
+        f->win = &vmi__file_win64;
+    else if (memcmp(m + 4, "DUMP", 4) == 0)
+        f->win = &vmi__file_win32;
+    else
+        return vmi__file_fail(f, VMI_ERR_FORMAT,
+                              "Windows crash dump ValidDump 0x%08x is neither \"DU64\" nor "
+                              "\"DUMP\"",
+                              (unsigned)vmi__file_le32(m + 4));
+    if (f->size < f->win->header)
+        return vmi__file_fail(f, VMI_ERR_TRUNCATED,
+                              "Windows crash dump header cut short (%llu of %u bytes)",
+                              (vmi__file_ull)f->size, (unsigned)f->win->header);
+    machine = vmi__file_le32(m + f->win->machine);
+    nproc = vmi__file_le32(m + f->win->nproc);
+    type = vmi__file_le32(m + f->win->dump_type);
+    if (machine == VMI__FILE_WIN_AMD64 && f->win->wide == 8)
+        f->arch = VMI_ARCH_X86_64;
+    else if (machine == VMI__FILE_WIN_I386 && f->win->wide == 4)
+        f->arch = VMI_ARCH_X86;
+    else if (machine == VMI__FILE_WIN_ARM64 && f->win->wide == 8)
+        f->arch = VMI_ARCH_AARCH64;
+    /* Registers come from the header alone: one set per processor, and
+       one processor when the count is zero. */
+    if (f->arch == VMI_ARCH_X86 || f->arch == VMI_ARCH_X86_64)
+        f->nvcpus = nproc == 0 ? 1u : (nproc < VMI__FILE_WIN_MAX_VCPUS ? nproc
+                                                                        : VMI__FILE_WIN_MAX_VCPUS);
+    if (type == 1)
+        st = vmi__file_win_full(f);
+    else if (type == 5 || type == 6)
+        st = vmi__file_win_bitmap(f);
+    else
+        return vmi__file_fail(f, VMI_ERR_UNSUPPORTED,
+                              "Windows crash dump DumpType %u is not supported (full 1, bitmap "
+                              "5 and 6 are)",
+                              (unsigned)type);
+    return st == VMI_OK ? vmi__file_win_note(f) : st;
+}
+
 /* ---- registers ---------------------------------------------------------- */
 
 static const vmi__file_note *vmi__file_vcpu_note(const vmi__file *f, const uint32_t *idx,
@@ -911,6 +1200,90 @@ static int vmi__file_qemu_state(const vmi__file *f, const vmi__file_note *n, vmi
     return 1;
 }
 
+/* CONTEXT (winnt.h; QEMU WinContext64/WinContext32, kdmp-parser CONTEXT):
+   trusted when its ContextFlags name this architecture with the control
+   and integer groups (a header that was never filled holds zeros or
+   "PAGE" repeated) and, on x64, both copies of MXCSR agree. */
+static int vmi__file_win_ctx64(const uint8_t *c, vmi_regs_x86 *x)
+{
+    uint32_t flags = vmi__file_le32(c + 0x30);
+    if (!(flags & 0x100000u) || (flags & 3u) != 3u ||
+        vmi__file_le32(c + 0x34) != vmi__file_le32(c + 0x118))
+        return 0;
+    x->cs = vmi__file_le16(c + 0x38);
+    x->ds = vmi__file_le16(c + 0x3A);
+    x->es = vmi__file_le16(c + 0x3C);
+    x->fs = vmi__file_le16(c + 0x3E);
+    x->gs = vmi__file_le16(c + 0x40);
+    x->ss = vmi__file_le16(c + 0x42);
+    x->rflags = vmi__file_le32(c + 0x44);
+    x->rax = vmi__file_le64(c + 0x78);
+    x->rcx = vmi__file_le64(c + 0x80);
+    x->rdx = vmi__file_le64(c + 0x88);
+    x->rbx = vmi__file_le64(c + 0x90);
+    x->rsp = vmi__file_le64(c + 0x98);
+    x->rbp = vmi__file_le64(c + 0xA0);
+    x->rsi = vmi__file_le64(c + 0xA8);
+    x->rdi = vmi__file_le64(c + 0xB0);
+    x->r8 = vmi__file_le64(c + 0xB8);
+    x->r9 = vmi__file_le64(c + 0xC0);
+    x->r10 = vmi__file_le64(c + 0xC8);
+    x->r11 = vmi__file_le64(c + 0xD0);
+    x->r12 = vmi__file_le64(c + 0xD8);
+    x->r13 = vmi__file_le64(c + 0xE0);
+    x->r14 = vmi__file_le64(c + 0xE8);
+    x->r15 = vmi__file_le64(c + 0xF0);
+    x->rip = vmi__file_le64(c + 0xF8);
+    return 1;
+}
+
+static int vmi__file_win_ctx32(const uint8_t *c, vmi_regs_x86 *x)
+{
+    uint32_t flags = vmi__file_le32(c);
+    if (!(flags & 0x10000u) || (flags & 0x100000u) || (flags & 3u) != 3u)
+        return 0;
+    x->gs = vmi__file_le16(c + 0x8C);
+    x->fs = vmi__file_le16(c + 0x90);
+    x->es = vmi__file_le16(c + 0x94);
+    x->ds = vmi__file_le16(c + 0x98);
+    x->rdi = vmi__file_le32(c + 0x9C);
+    x->rsi = vmi__file_le32(c + 0xA0);
+    x->rbx = vmi__file_le32(c + 0xA4);
+    x->rdx = vmi__file_le32(c + 0xA8);
+    x->rcx = vmi__file_le32(c + 0xAC);
+    x->rax = vmi__file_le32(c + 0xB0);
+    x->rbp = vmi__file_le32(c + 0xB4);
+    x->rip = vmi__file_le32(c + 0xB8);
+    x->cs = vmi__file_le16(c + 0xBC);
+    x->rflags = vmi__file_le32(c + 0xC0);
+    x->rsp = vmi__file_le32(c + 0xC4);
+    x->ss = vmi__file_le16(c + 0xC8);
+    return 1;
+}
+
+/* The header has no control registers: they are made up from what it
+   says (DirectoryTableBase, 64-bit or PaeEnabled) so that the paging mode
+   follows. Windows turns PSE on, and NX whenever PAE is on. */
+static vmi_status vmi__file_win_regs(vmi__file *f, uint32_t vcpu, vmi_regs *regs)
+{
+    vmi_regs_x86 *x = &regs->x86;
+    const uint8_t *ctx = f->map + f->win->context;
+    int pae = f->arch == VMI_ARCH_X86_64 || f->map[VMI__FILE_WIN_PAE_OFF] != 0;
+    x->cr3 = vmi__file_win_word(f, f->win->dtb);
+    x->cr0 = 0x80000001u; /* PG | PE */
+    x->cr4 = 0x10u | (pae ? 0x20u : 0u); /* PSE | PAE */
+    if (pae)
+        x->efer = 1u << 11; /* NXE */
+    if (f->arch == VMI_ARCH_X86_64)
+        x->efer |= (1u << 8) | (1u << 10); /* LME | LMA */
+    regs->valid = VMI_REGS_CONTROL;
+    /* The one CONTEXT is the processor that wrote the dump: vCPU 0 here. */
+    if (vcpu == 0 && (f->arch == VMI_ARCH_X86_64 ? vmi__file_win_ctx64(ctx, x)
+                                                 : vmi__file_win_ctx32(ctx, x)))
+        regs->valid |= VMI_REGS_GPR;
+    return VMI_OK;
+}
+
 static vmi_status vmi__file_get_regs(void *ctx, uint32_t vcpu, vmi_regs *regs)
 {
     vmi__file *f = (vmi__file *)ctx;
@@ -926,6 +1299,8 @@ static vmi_status vmi__file_get_regs(void *ctx, uint32_t vcpu, vmi_regs *regs)
                               (unsigned)f->nvcpus);
     memset(regs, 0, sizeof *regs);
     regs->arch = f->arch;
+    if (f->win)
+        return vmi__file_win_regs(f, vcpu, regs);
     prs = vmi__file_vcpu_note(f, f->prstatus, f->nprstatus, vcpu);
     qemu = vmi__file_vcpu_note(f, f->qemu, f->nqemu, vcpu);
     switch (f->machine) {
@@ -1122,8 +1497,7 @@ static vmi_status vmi__file_map(vmi__file *f, int writable)
     return VMI_OK;
 }
 
-/* Content sniffing. New formats (Windows crash dumps: "PAGEDU64" and
-   "PAGEDUMP") get their parser here. */
+/* Content sniffing: new formats get their parser here. */
 static vmi_status vmi__file_detect(vmi__file *f, uint64_t base)
 {
     const uint8_t *m = f->map;
@@ -1132,8 +1506,7 @@ static vmi_status vmi__file_detect(vmi__file *f, uint64_t base)
     if (f->size >= 4 && vmi__file_le32(m) == VMI__FILE_LIME_MAGIC)
         return vmi__file_parse_lime(f);
     if (f->size >= 8 && (memcmp(m, "PAGEDU64", 8) == 0 || memcmp(m, "PAGEDUMP", 8) == 0))
-        return vmi__file_fail(f, VMI_ERR_UNSUPPORTED,
-                              "Windows crash dumps (%.8s) are not supported yet", (const char *)m);
+        return vmi__file_parse_windump(f);
     if (f->size >= 8 && memcmp(m, "KDUMP   ", 8) == 0)
         return vmi__file_fail(f, VMI_ERR_UNSUPPORTED,
                               "compressed kdump files are not supported: convert with "
@@ -1143,6 +1516,18 @@ static vmi_status vmi__file_detect(vmi__file *f, uint64_t base)
                               "flattened makedumpfile output is not supported: rearrange it "
                               "with makedumpfile -R");
     return vmi__file_parse_raw(f, base);
+}
+
+/* "windump" (either kind) or one of the exact backend.format names. */
+static int vmi__file_is_windump_name(const char *fmt)
+{
+    static const char *const names[] = {"windump", "windump-full", "windump-bitmap",
+                                        "windump32-full", "windump32-bitmap"};
+    size_t i;
+    for (i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(fmt, names[i]) == 0)
+            return 1;
+    return 0;
 }
 
 static vmi_status vmi__file_parse(vmi__file *f, const vmi_file_desc *desc)
@@ -1157,10 +1542,16 @@ static vmi_status vmi__file_parse(vmi__file *f, const vmi_file_desc *desc)
         st = vmi__file_parse_lime(f);
     else if (strcmp(fmt, "elf") == 0)
         st = vmi__file_parse_elf(f);
+    else if (vmi__file_is_windump_name(fmt))
+        st = vmi__file_parse_windump(f);
     else
-        st = vmi__file_fail(f, VMI_ERR_ARG, "unknown format \"%.32s\" (raw, lime or elf)", fmt);
+        st = vmi__file_fail(f, VMI_ERR_ARG,
+                            "unknown format \"%.32s\" (raw, lime, elf or windump)", fmt);
     if (st != VMI_OK)
         return st;
+    if (f->win && fmt && strcmp(fmt, "windump") != 0 && strcmp(fmt, f->format) != 0)
+        return vmi__file_fail(f, VMI_ERR_FORMAT, "forced format %s, but the file is %s", fmt,
+                              f->format);
     /* Only ELF (kdump) repeats memory in a second segment. */
     return vmi__file_finish_ranges(f, strncmp(f->format, "elf", 3) == 0);
 }

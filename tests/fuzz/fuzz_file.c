@@ -1,4 +1,5 @@
-/* fuzz_file.c - libFuzzer harness for vmi_file.h (raw, LiME, ELF cores).
+/* fuzz_file.c - libFuzzer harness for vmi_file.h (raw, LiME, ELF cores,
+   Windows crash dumps).
 
    Each input is written to a memfd and opened by path (/proc/self/fd/N)
    with format detection and with each forced format; what opens is read
@@ -57,6 +58,7 @@ static void exercise(vmi_instance *vmi, int write)
     vmi_get_note(vmi, "VMCOREINFO", &data, &len);
     vmi_get_note(vmi, "CORE", &data, &len);
     vmi_get_note(vmi, "QEMU", &data, &len);
+    vmi_get_note(vmi, "WINDUMP_HEADER", &data, &len);
     vmi_translate_kva(vmi, 0xffffffff81000000ull, &pa);
     vmi_translate_kva(vmi, 0xc0000000ull, &pa);
     vmi_read_kva(vmi, 0xffff800000000000ull, chunk, 64, NULL);
@@ -106,6 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     try_open(path, "raw", 0);
     try_open(path, "lime", 0);
     try_open(path, "elf", 0);
+    try_open(path, "windump", 0);
     try_open(path, NULL, 1);
     return 0;
 }

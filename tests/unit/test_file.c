@@ -1,7 +1,8 @@
 /* test_file.c - tests of vmi_file.h, the file backend.
 
    Writes its own images (raw, LiME, ELF cores for x86_64, i386, AArch64 and
-   ARM) into a temporary directory, reads them back through the vmi.h API,
+   ARM, synthetic Windows crash dumps: 64- and 32-bit, full and bitmap) into
+   a temporary directory, reads them back through the vmi.h API,
    then opens every prefix and thousands of corrupted copies of them: each
    must fail cleanly or work, never crash (run it under ASan and UBSan).
 
@@ -312,12 +313,13 @@ static void exercise(vmi_instance *vmi)
     vmi_get_regs(vmi, vcpus, &regs);
     vmi_get_note(vmi, "VMCOREINFO", &data, &len);
     vmi_get_note(vmi, "CORE", &data, &len);
+    vmi_get_note(vmi, "WINDUMP_HEADER", &data, &len);
 }
 
 /* Opens `b` written as `name` with every format, exercises what opens. */
 static void open_any(const char *name, const buf *b)
 {
-    static const char *formats[] = {NULL, "raw", "lime", "elf"};
+    static const char *formats[] = {NULL, "raw", "lime", "elf", "windump"};
     size_t k;
     const char *path = write_file(name, b->p, b->len);
     for (k = 0; k < sizeof formats / sizeof formats[0]; k++) {
@@ -593,6 +595,131 @@ static void build_lime(buf *out)
     lime_range(out, 0x300, 0x4ff, 1);
     lime_range(out, 0x000, 0x1ff, 1);
     lime_range(out, 0x500, 0x5ff, 1);
+}
+
+
+/* Synthetic Windows crash dumps: a header padded with "PAGE" as Windows
+   pads it, then pages holding pattern(pa). */
+#define WIN_DTB64 0x1aa000ull
+#define WIN_DTB32 0x39000ull
+#define WIN_KDBG64 0xfffff80002c4a0f0ull
+#define WIN_MXCSR 0x1f80u
+
+typedef struct wrun {
+    uint64_t base, count; /* pages */
+} wrun;
+
+/* 64-bit: 2 processors, CONTEXT rax=0x1000+i order, rip 0xfffff80001234567.
+   32-bit: 1 processor, PaeEnabled = pae, CONTEXT eax 0x3005. */
+static void win_header(buf *out, int is64, unsigned type, int pae)
+{
+    size_t i, hsize = is64 ? 0x2000 : 0x1000;
+    uint8_t *h, *c;
+    out->len = 0;
+    b_put(out, NULL, hsize);
+    h = out->p;
+    for (i = 0; i < hsize; i += 4)
+        memcpy(h + i, "PAGE", 4);
+    memcpy(h + 4, is64 ? "DU64" : "DUMP", 4);
+    set32(h + 8, 15);
+    set32(h + 0xc, is64 ? 19041 : 7601);
+    if (is64) {
+        set64(h + 0x10, WIN_DTB64);
+        set64(h + 0x18, 0xfffffa8000000000ull);
+        set64(h + 0x20, 0xfffff80002e9ae90ull); /* PsLoadedModuleList */
+        set64(h + 0x28, 0xfffff80002e7bb30ull); /* PsActiveProcessHead */
+        set32(h + 0x30, 0x8664);
+        set32(h + 0x34, 2);
+        set64(h + 0x80, WIN_KDBG64);
+        set32(h + 0xf98, type);
+        c = h + 0x348;
+        memset(c, 0, 0x4d0);
+        set32(c + 0x30, 0x10001f); /* CONTEXT_AMD64 | CONTROL | INTEGER | ... */
+        set32(c + 0x34, WIN_MXCSR);
+        set32(c + 0x118, WIN_MXCSR);
+        set16(c + 0x38, 0x10); /* cs */
+        set16(c + 0x42, 0x18); /* ss */
+        set32(c + 0x44, 0x246);
+        for (i = 0; i < 16; i++) /* rax rcx rdx rbx rsp rbp rsi rdi r8-r15 */
+            set64(c + 0x78 + 8 * i, 0x1000 + i);
+        set64(c + 0xf8, 0xfffff80001234567ull);
+    } else {
+        set32(h + 0x10, WIN_DTB32);
+        set32(h + 0x14, 0x80000000u);
+        set32(h + 0x18, 0x8055a420u);
+        set32(h + 0x1c, 0x8055b158u);
+        set32(h + 0x20, 0x14c);
+        set32(h + 0x24, 1);
+        h[0x5c] = (uint8_t)pae;
+        set32(h + 0x60, 0x80545ce0u);
+        set32(h + 0xf88, type);
+        c = h + 0x320;
+        memset(c, 0, 0x2cc);
+        set32(c, 0x1003f); /* CONTEXT_i386 | all */
+        for (i = 0; i < 6; i++) /* edi esi ebx edx ecx eax */
+            set32(c + 0x9c + 4 * i, 0x3000 + i);
+        set32(c + 0xb4, 0x3006); /* ebp */
+        set32(c + 0xb8, 0x80501234u); /* eip */
+        set32(c + 0xbc, 8);
+        set32(c + 0xc0, 0x202);
+        set32(c + 0xc4, 0x3007); /* esp */
+        set32(c + 0xc8, 0x10);
+    }
+}
+
+static void build_win_full(buf *out, int is64, int pae, const wrun *runs, size_t n)
+{
+    size_t i, desc = is64 ? 0x88 : 0x64, w = is64 ? 8 : 4;
+    uint64_t total = 0;
+    win_header(out, is64, 1, pae);
+    set32(out->p + desc, n);
+    for (i = 0; i < n; i++) {
+        uint8_t *r = out->p + desc + 2 * w * (i + 1);
+        if (is64) {
+            set64(r, runs[i].base);
+            set64(r + 8, runs[i].count);
+        } else {
+            set32(r, runs[i].base);
+            set32(r + 4, runs[i].count);
+        }
+        total += runs[i].count;
+    }
+    if (is64)
+        set64(out->p + desc + 8, total);
+    else
+        set32(out->p + desc + 4, total);
+    for (i = 0; i < n; i++)
+        b_pattern(out, runs[i].base * 4096, (size_t)runs[i].count * 4096);
+}
+
+/* Full, 64-bit: runs [0,2) [3,4) [4,5) (adjacent in memory and file: one
+   range) and [4 GiB, +2 pages); a hole at page 2 and above page 5. */
+static const wrun g_win_runs[] = {{0, 2}, {3, 1}, {4, 1}, {0x100000, 2}};
+
+/* Bitmap: pages 0-1, 3-4, 9-17 (across a byte), 0x47; 72 bits, 14 pages,
+   the first page at HeaderSize 0x1000 past the summary header. */
+static const wrun g_win_bits[] = {{0, 2}, {3, 2}, {9, 9}, {0x47, 1}};
+#define WIN_BITMAP_BITS 0x48u
+#define WIN_BITMAP_PAGES 14u
+
+static void build_win_bitmap(buf *out, int is64, const char *sig)
+{
+    size_t i, hdr = is64 ? 0x2000 : 0x1000;
+    uint64_t p, first = hdr + 0x1000;
+    uint8_t *s;
+    win_header(out, is64, 5, 1);
+    b_put(out, NULL, 0x1000);
+    s = out->p + hdr;
+    memcpy(s, sig, 4);
+    memcpy(s + 4, "DUMP", 4);
+    set64(s + 0x20, first);
+    set64(s + 0x28, WIN_BITMAP_PAGES);
+    set64(s + 0x30, WIN_BITMAP_BITS);
+    for (i = 0; i < sizeof g_win_bits / sizeof g_win_bits[0]; i++)
+        for (p = g_win_bits[i].base; p < g_win_bits[i].base + g_win_bits[i].count; p++)
+            s[0x38 + p / 8] |= (uint8_t)(1u << (p % 8));
+    for (i = 0; i < sizeof g_win_bits / sizeof g_win_bits[0]; i++)
+        b_pattern(out, g_win_bits[i].base * 4096, (size_t)g_win_bits[i].count * 4096);
 }
 
 /* ---- tests: formats --------------------------------------------------------- */
@@ -1035,7 +1162,7 @@ static void test_refusals(void)
     EXPECT_FAIL("empty", &b, NULL, VMI_ERR_FORMAT, "empty");
     b_put(&b, "PAGEDU64", 8);
     b_put(&b, NULL, 0x100);
-    EXPECT_FAIL("win.dmp", &b, NULL, VMI_ERR_UNSUPPORTED, "PAGEDU64");
+    EXPECT_FAIL("win.dmp", &b, NULL, VMI_ERR_TRUNCATED, "header cut short");
     EXPECT_FAIL("bogus-format", &b, "vmem", VMI_ERR_ARG, "vmem");
     EXPECT_FAIL("forced-lime", &b, "lime", VMI_ERR_FORMAT, "magic");
     EXPECT_FAIL("forced-elf", &b, "elf", VMI_ERR_FORMAT, "ELF magic");
@@ -1162,6 +1289,341 @@ static void test_refusals(void)
     b_free(&n);
 }
 
+/* ---- tests: Windows crash dumps (synthetic) ---------------------------------- */
+
+/* Ranges `want` (pages) with host pointers and the pattern in every byte;
+   the page past each range unmapped. */
+static void check_win_ranges(vmi_instance *vmi, const wrun *want, size_t nwant, const char *what)
+{
+    size_t n = 0, i;
+    const vmi_mem_range *map = vmi_memory_map(vmi, &n);
+    uint8_t byte;
+    CHECK_U64(n, nwant);
+    for (i = 0; i < n && i < nwant; i++) {
+        uint64_t pa = want[i].base * 4096, size = want[i].count * 4096;
+        CHECK_U64(map[i].pa, pa);
+        CHECK_U64(map[i].size, size);
+        CHECK(map[i].host != NULL, what);
+        CHECK(read_matches(vmi, pa, (size_t)size, NO_ZEROS), what);
+        CHECK_ST(vmi_read_pa(vmi, pa + size, &byte, 1, NULL), VMI_ERR_UNMAPPED, what);
+    }
+}
+
+/* The note is the file's header, byte for byte. */
+static void check_win_note(vmi_instance *vmi, const buf *b, size_t hsize)
+{
+    const void *data = NULL;
+    size_t len = 0;
+    CHECK_ST(vmi_get_note(vmi, "WINDUMP_HEADER", &data, &len), VMI_OK, vmi_last_error(vmi));
+    CHECK_U64(len, hsize);
+    CHECK(data && len == hsize && memcmp(data, b->p, hsize) == 0,
+          "WINDUMP_HEADER note is the raw dump header");
+    CHECK_ST(vmi_get_note(vmi, "VMCOREINFO", &data, &len), VMI_ERR_NOT_FOUND, "");
+}
+
+static void check_win64_regs(vmi_instance *vmi)
+{
+    vmi_regs r;
+    vmi_paging pg;
+    uint32_t vcpus = 0;
+    CHECK_U64(vmi_get_backend(vmi)->arch, VMI_ARCH_X86_64);
+    CHECK_ST(vmi_vcpu_count(vmi, &vcpus), VMI_OK, "");
+    CHECK_U64(vcpus, 2);
+    CHECK_ST(vmi_get_regs(vmi, 0, &r), VMI_OK, vmi_last_error(vmi));
+    CHECK_U64(r.arch, VMI_ARCH_X86_64);
+    CHECK_U64(r.valid, VMI_REGS_CONTROL | VMI_REGS_GPR);
+    CHECK_U64(r.x86.cr3, WIN_DTB64);
+    CHECK_U64(r.x86.rax, 0x1000);
+    CHECK_U64(r.x86.rcx, 0x1001);
+    CHECK_U64(r.x86.rbx, 0x1003);
+    CHECK_U64(r.x86.rsp, 0x1004);
+    CHECK_U64(r.x86.rdi, 0x1007);
+    CHECK_U64(r.x86.r8, 0x1008);
+    CHECK_U64(r.x86.r15, 0x100f);
+    CHECK_U64(r.x86.rip, 0xfffff80001234567ull);
+    CHECK_U64(r.x86.rflags, 0x246);
+    CHECK_U64(r.x86.cs, 0x10);
+    CHECK_U64(r.x86.ss, 0x18);
+    CHECK_ST(vmi_paging_from_regs(&r, &pg), VMI_OK, "");
+    CHECK_U64(pg.mode, VMI_PAGING_IA32E);
+    CHECK_U64(pg.dtb, WIN_DTB64);
+    CHECK_U64(pg.flags & VMI_PAGING_NXE, VMI_PAGING_NXE);
+    CHECK_ST(vmi_get_regs(vmi, 1, &r), VMI_OK, vmi_last_error(vmi));
+    CHECK_U64(r.valid, VMI_REGS_CONTROL); /* the CONTEXT is vCPU 0's */
+    CHECK_U64(r.x86.cr3, WIN_DTB64);
+    CHECK_ST(vmi_get_regs(vmi, 2, &r), VMI_ERR_ARG, "");
+}
+
+static void test_win64_full(void)
+{
+    static const wrun merged[] = {{0, 2}, {3, 2}, {0x100000, 2}};
+    buf b;
+    opened o;
+    uint8_t back[4];
+    vmi_regs r;
+    memset(&b, 0, sizeof b);
+    build_win_full(&b, 1, 0, g_win_runs, 4);
+    write_seed("win64-full.dmp", &b);
+    o = open_vmi(write_file("win64-full.dmp", b.p, b.len), NULL, 0, 0);
+    CHECK_ST(o.st, VMI_OK, o.err);
+    if (o.st == VMI_OK) {
+        CHECK_STR(vmi_get_backend(o.vmi)->format, "windump-full");
+        check_win_ranges(o.vmi, merged, 3, "synthetic 64-bit full dump");
+        check_win64_regs(o.vmi);
+        check_win_note(o.vmi, &b, 0x2000);
+        CHECK_ST(vmi_write_pa(o.vmi, 0x3000, "x", 1, NULL), VMI_ERR_READ_ONLY, "");
+        vmi_close(o.vmi);
+    }
+    /* forced formats */
+    o = open_vmi(path_of("win64-full.dmp"), "windump", 0, 0);
+    CHECK_ST(o.st, VMI_OK, o.err);
+    if (o.st == VMI_OK)
+        vmi_close(o.vmi);
+    o = open_vmi(path_of("win64-full.dmp"), "windump-full", 0, 0);
+    CHECK_ST(o.st, VMI_OK, o.err);
+    if (o.st == VMI_OK)
+        vmi_close(o.vmi);
+    o = open_vmi(path_of("win64-full.dmp"), "raw", 0, 0);
+    CHECK_ST(o.st, VMI_OK, o.err);
+    if (o.st == VMI_OK) {
+        CHECK_STR(vmi_get_backend(o.vmi)->format, "raw");
+        vmi_close(o.vmi);
+    }
+    /* writable: lands in the file at the page's offset (header + 2 pages) */
+    o = open_vmi(path_of("win64-full.dmp"), NULL, 0, 1);
+    CHECK_ST(o.st, VMI_OK, o.err);
+    if (o.st == VMI_OK) {
+        CHECK_ST(vmi_write_pa(o.vmi, 0x3004, "WIN!", 4, NULL), VMI_OK, vmi_last_error(o.vmi));
+        vmi_close(o.vmi);
+    }
+    CHECK(read_back(path_of("win64-full.dmp"), back, 4, 0x2000 + 2 * 4096 + 4) &&
+              memcmp(back, "WIN!", 4) == 0,
+          "a write to a windump page reaches the file");
+    /* a CONTEXT left as "PAGE" padding: control registers only */
+    memset(b.p + 0x348, 'P', 0x100);
+    memcpy(b.p + 0x348 + 0x30, "PAGE", 4);
+    o = open_vmi(write_file("win64-noctx.dmp", b.p, b.len), NULL, 0, 0);
+    CHECK_ST(o.st, VMI_OK, o.err);
+    if (o.st == VMI_OK) {
+        CHECK_ST(vmi_get_regs(o.vmi, 0, &r), VMI_OK, vmi_last_error(o.vmi));
+        CHECK_U64(r.valid, VMI_REGS_CONTROL);
+        CHECK_U64(r.x86.rax, 0);
+        vmi_close(o.vmi);
+    }
+    b_free(&b);
+}
+
+static void test_win64_bitmap(void)
+{
+    static const char *const sigs[] = {"SDMP", "FDMP"};
+    buf b;
+    size_t k;
+    memset(&b, 0, sizeof b);
+    for (k = 0; k < 2; k++) {
+        opened o;
+        build_win_bitmap(&b, 1, sigs[k]);
+        if (k == 0)
+            write_seed("win64-bitmap.dmp", &b);
+        o = open_vmi(write_file("win64-bitmap.dmp", b.p, b.len), NULL, 0, 0);
+        CHECK_ST(o.st, VMI_OK, o.err);
+        if (o.st != VMI_OK)
+            continue;
+        CHECK_STR(vmi_get_backend(o.vmi)->format, "windump-bitmap");
+        check_win_ranges(o.vmi, g_win_bits, 4, "synthetic 64-bit bitmap dump");
+        check_win64_regs(o.vmi);
+        check_win_note(o.vmi, &b, 0x2000);
+        vmi_close(o.vmi);
+    }
+    /* DumpType 6 (live kernel bitmap) reads the same */
+    set32(b.p + 0xf98, 6);
+    {
+        opened o = open_vmi(write_file("win64-live.dmp", b.p, b.len), "windump-bitmap", 0, 0);
+        CHECK_ST(o.st, VMI_OK, o.err);
+        if (o.st == VMI_OK) {
+            check_win_ranges(o.vmi, g_win_bits, 4, "DumpType 6");
+            vmi_close(o.vmi);
+        }
+    }
+    b_free(&b);
+}
+
+/* 32-bit: a full dump with and without PAE, and a bitmap dump. */
+static void test_win32(void)
+{
+    static const wrun runs[] = {{1, 2}, {0x10, 1}};
+    buf b;
+    int pae;
+    memset(&b, 0, sizeof b);
+    for (pae = 0; pae < 2; pae++) {
+        opened o;
+        vmi_regs r;
+        vmi_paging pg;
+        uint32_t vcpus = 0;
+        build_win_full(&b, 0, pae, runs, 2);
+        write_seed(pae ? "win32-pae-full.dmp" : "win32-full.dmp", &b);
+        o = open_vmi(write_file("win32-full.dmp", b.p, b.len), NULL, 0, 0);
+        CHECK_ST(o.st, VMI_OK, o.err);
+        if (o.st != VMI_OK)
+            continue;
+        CHECK_STR(vmi_get_backend(o.vmi)->format, "windump32-full");
+        CHECK_U64(vmi_get_backend(o.vmi)->arch, VMI_ARCH_X86);
+        check_win_ranges(o.vmi, runs, 2, "synthetic 32-bit full dump");
+        check_win_note(o.vmi, &b, 0x1000);
+        CHECK_ST(vmi_vcpu_count(o.vmi, &vcpus), VMI_OK, "");
+        CHECK_U64(vcpus, 1);
+        CHECK_ST(vmi_get_regs(o.vmi, 0, &r), VMI_OK, vmi_last_error(o.vmi));
+        CHECK_U64(r.arch, VMI_ARCH_X86);
+        CHECK_U64(r.valid, VMI_REGS_CONTROL | VMI_REGS_GPR);
+        CHECK_U64(r.x86.cr3, WIN_DTB32);
+        CHECK_U64(r.x86.rdi, 0x3000);
+        CHECK_U64(r.x86.rax, 0x3005);
+        CHECK_U64(r.x86.rbp, 0x3006);
+        CHECK_U64(r.x86.rsp, 0x3007);
+        CHECK_U64(r.x86.rip, 0x80501234u);
+        CHECK_U64(r.x86.cs, 8);
+        CHECK_U64(r.x86.ss, 0x10);
+        CHECK_U64(r.x86.efer & ((1u << 8) | (1u << 10)), 0);
+        CHECK_ST(vmi_paging_from_regs(&r, &pg), VMI_OK, "");
+        CHECK_U64(pg.mode, pae ? VMI_PAGING_PAE : VMI_PAGING_LEGACY);
+        CHECK_U64(pg.dtb, WIN_DTB32);
+        CHECK_U64(pg.flags & VMI_PAGING_NO_PSE, 0);
+        vmi_close(o.vmi);
+    }
+    build_win_bitmap(&b, 0, "SDMP");
+    write_seed("win32-bitmap.dmp", &b);
+    {
+        opened o = open_vmi(write_file("win32-bitmap.dmp", b.p, b.len), NULL, 0, 0);
+        CHECK_ST(o.st, VMI_OK, o.err);
+        if (o.st == VMI_OK) {
+            CHECK_STR(vmi_get_backend(o.vmi)->format, "windump32-bitmap");
+            check_win_ranges(o.vmi, g_win_bits, 4, "synthetic 32-bit bitmap dump");
+            check_win_note(o.vmi, &b, 0x1000);
+            vmi_close(o.vmi);
+        }
+    }
+    b_free(&b);
+}
+
+/* NumberProcessors capped (0 means one); a machine without registers. */
+static void test_win_fields(void)
+{
+    static const struct {
+        uint32_t nproc, machine, want_vcpus;
+        vmi_arch arch;
+    } cases[] = {{0, 0x8664, 1, VMI_ARCH_X86_64},
+                 {0xffffffffu, 0x8664, 4096, VMI_ARCH_X86_64},
+                 {4, 0xaa64, 0, VMI_ARCH_AARCH64},
+                 {4, 0x14c, 0, VMI_ARCH_UNKNOWN}}; /* i386 in a 64-bit header */
+    buf b;
+    size_t k;
+    memset(&b, 0, sizeof b);
+    for (k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        opened o;
+        uint32_t vcpus = 99;
+        vmi_regs r;
+        build_win_full(&b, 1, 0, g_win_runs, 4);
+        set32(b.p + 0x34, cases[k].nproc);
+        set32(b.p + 0x30, cases[k].machine);
+        o = open_vmi(write_file("win-fields.dmp", b.p, b.len), NULL, 0, 0);
+        CHECK_ST(o.st, VMI_OK, o.err);
+        if (o.st != VMI_OK)
+            continue;
+        CHECK_U64(vmi_get_backend(o.vmi)->arch, cases[k].arch);
+        CHECK_ST(vmi_vcpu_count(o.vmi, &vcpus), VMI_OK, "");
+        CHECK_U64(vcpus, cases[k].want_vcpus);
+        if (cases[k].want_vcpus == 0)
+            CHECK(vmi_get_regs(o.vmi, 0, &r) != VMI_OK, "no x86 registers for this machine");
+        else
+            CHECK_ST(vmi_get_regs(o.vmi, cases[k].want_vcpus - 1, &r), VMI_OK,
+                     vmi_last_error(o.vmi));
+        vmi_close(o.vmi);
+    }
+    b_free(&b);
+}
+
+/* Each corrupt field: status, a message naming it, nothing leaked. */
+static void test_win_refusals(void)
+{
+    buf b;
+    memset(&b, 0, sizeof b);
+    build_win_full(&b, 1, 0, g_win_runs, 4);
+    b.len = 0x1800;
+    EXPECT_FAIL("win-short.dmp", &b, NULL, VMI_ERR_TRUNCATED, "header cut short");
+    build_win_full(&b, 1, 0, g_win_runs, 4);
+    memcpy(b.p + 4, "DU32", 4);
+    EXPECT_FAIL("win-validdump.dmp", &b, "windump", VMI_ERR_FORMAT, "ValidDump");
+    EXPECT_FAIL("win-validdump.dmp", &b, "windump-full", VMI_ERR_FORMAT, "ValidDump");
+    build_win_full(&b, 1, 0, g_win_runs, 4);
+    set32(b.p + 0xf98, 2);
+    EXPECT_FAIL("win-type2.dmp", &b, NULL, VMI_ERR_UNSUPPORTED, "DumpType 2");
+    build_win_full(&b, 1, 0, g_win_runs, 4);
+    EXPECT_FAIL("win-forced.dmp", &b, "windump-bitmap", VMI_ERR_FORMAT, "windump-full");
+    build_win_full(&b, 1, 0, g_win_runs, 4);
+    set32(b.p + 0x88, 44);
+    EXPECT_FAIL("win-nruns.dmp", &b, NULL, VMI_ERR_FORMAT, "NumberOfRuns is 44");
+    build_win_full(&b, 1, 0, g_win_runs, 4);
+    set32(b.p + 0x88, 0);
+    set64(b.p + 0x90, 0);
+    EXPECT_FAIL("win-noruns.dmp", &b, NULL, VMI_ERR_FORMAT, "no memory ranges");
+    build_win_full(&b, 1, 0, g_win_runs, 4);
+    set64(b.p + 0x98 + 3 * 16, 1ull << 40); /* run 3's BasePage */
+    EXPECT_FAIL("win-2p52.dmp", &b, NULL, VMI_ERR_FORMAT, "run 3 (BasePage 0x10000000000");
+    build_win_full(&b, 1, 0, g_win_runs, 4);
+    set64(b.p + 0x98 + 1 * 16 + 8, UINT64_MAX); /* run 1's PageCount */
+    EXPECT_FAIL("win-count.dmp", &b, NULL, VMI_ERR_FORMAT, "run 1");
+    build_win_full(&b, 1, 0, g_win_runs, 4);
+    set64(b.p + 0x98 + 1 * 16 + 8, 0x1000); /* run 1 larger than the file */
+    EXPECT_FAIL("win-past-eof.dmp", &b, NULL, VMI_ERR_TRUNCATED, "run 1");
+    build_win_full(&b, 1, 0, g_win_runs, 4);
+    b.len -= 1;
+    EXPECT_FAIL("win-cut.dmp", &b, NULL, VMI_ERR_TRUNCATED, "run 3");
+    build_win_full(&b, 1, 0, g_win_runs, 4);
+    set64(b.p + 0x90, 5);
+    EXPECT_FAIL("win-npages.dmp", &b, NULL, VMI_ERR_FORMAT, "NumberOfPages is 0x5");
+    build_win_full(&b, 1, 0, g_win_runs, 4);
+    set64(b.p + 0x98 + 2 * 16, 1); /* run 2 at page 1: inside run 0 */
+    EXPECT_FAIL("win-overlap.dmp", &b, NULL, VMI_ERR_FORMAT,
+                "PhysicalMemoryBlock run 2 [0x1000-0x2000) overlaps");
+    {
+        static const wrun r32[] = {{0xfffff, 2}}; /* the last two pages below 4 GiB */
+        build_win_full(&b, 0, 1, r32, 1);
+        b.len = 0x1000 + 4096;
+        EXPECT_FAIL("win32-cut.dmp", &b, NULL, VMI_ERR_TRUNCATED, "run 0");
+        build_win_full(&b, 0, 1, r32, 1);
+        b.len = 0x1000 + 4096;
+        set32(b.p + 0x64, 87);
+        EXPECT_FAIL("win32-nruns.dmp", &b, NULL, VMI_ERR_FORMAT, "NumberOfRuns is 87");
+    }
+    /* bitmap */
+    build_win_bitmap(&b, 1, "SDMP");
+    memcpy(b.p + 0x2000, "XDMP", 4);
+    EXPECT_FAIL("win-bmp-sig.dmp", &b, NULL, VMI_ERR_FORMAT, "SDMP");
+    build_win_bitmap(&b, 1, "SDMP");
+    b.len = 0x2010;
+    EXPECT_FAIL("win-bmp-short.dmp", &b, NULL, VMI_ERR_TRUNCATED, "summary header");
+    build_win_bitmap(&b, 1, "SDMP");
+    set64(b.p + 0x2030, 1ull << 30);
+    EXPECT_FAIL("win-bmp-big.dmp", &b, NULL, VMI_ERR_TRUNCATED, "BitmapSize 1073741824");
+    build_win_bitmap(&b, 1, "SDMP");
+    set64(b.p + 0x2030, (1ull << 40) + 1);
+    EXPECT_FAIL("win-bmp-2p52.dmp", &b, NULL, VMI_ERR_FORMAT, "2^52");
+    build_win_bitmap(&b, 1, "SDMP");
+    set64(b.p + 0x2020, 0x2040);
+    EXPECT_FAIL("win-bmp-low.dmp", &b, NULL, VMI_ERR_FORMAT, "HeaderSize");
+    build_win_bitmap(&b, 1, "SDMP");
+    set64(b.p + 0x2020, UINT64_MAX);
+    EXPECT_FAIL("win-bmp-high.dmp", &b, NULL, VMI_ERR_FORMAT, "HeaderSize");
+    build_win_bitmap(&b, 1, "SDMP");
+    set64(b.p + 0x2028, 13);
+    EXPECT_FAIL("win-bmp-pages.dmp", &b, NULL, VMI_ERR_FORMAT, "Pages says 13");
+    build_win_bitmap(&b, 1, "SDMP");
+    b.len -= 4096;
+    EXPECT_FAIL("win-bmp-cut.dmp", &b, NULL, VMI_ERR_TRUNCATED, "14 present pages");
+    build_x86_64(&b, 1, 0);
+    EXPECT_FAIL("elf-as-windump", &b, "windump", VMI_ERR_FORMAT, "PAGE");
+    b_free(&b);
+}
+
 /* ---- tests: damaged files --------------------------------------------------- */
 
 static uint32_t g_rng = 12345;
@@ -1186,8 +1648,8 @@ static void truncations(const char *name, const buf *b)
     b_free(&t);
 }
 
-/* Random damage in the first `span` bytes (the headers and notes). */
-static void corruptions(const char *name, const buf *b, size_t span, int rounds)
+/* Random damage in [from, from + span) (the headers and notes). */
+static void corruptions_at(const char *name, const buf *b, size_t from, size_t span, int rounds)
 {
     buf t;
     int i, k;
@@ -1195,14 +1657,16 @@ static void corruptions(const char *name, const buf *b, size_t span, int rounds)
                                      0x100000000ull, 0x7fffffffffffffffull, UINT64_MAX,
                                      UINT64_MAX - 31};
     memset(&t, 0, sizeof t);
-    if (span > b->len)
-        span = b->len;
+    if (from >= b->len)
+        return;
+    if (span > b->len - from)
+        span = b->len - from;
     for (i = 0; i < rounds; i++) {
         int flips = 1 + (int)(rnd() % 4);
         t.len = 0;
         b_put(&t, b->p, b->len);
         for (k = 0; k < flips; k++) {
-            size_t at = rnd() % span;
+            size_t at = from + rnd() % span;
             switch (rnd() % 4) {
             case 0:
                 t.p[at] ^= (uint8_t)(1u << (rnd() % 8));
@@ -1226,6 +1690,22 @@ static void corruptions(const char *name, const buf *b, size_t span, int rounds)
     b_free(&t);
 }
 
+static void corruptions(const char *name, const buf *b, size_t span, int rounds)
+{
+    corruptions_at(name, b, 0, span, rounds);
+}
+
+/* A Windows dump's fields sit in a few spots of a mostly padded header. */
+static void win_damage(const char *name, const buf *b, int is64)
+{
+    size_t hdr = is64 ? 0x2000 : 0x1000;
+    truncations(name, b);
+    corruptions_at(name, b, 0, is64 ? 0x160 : 0x100, 1500);
+    corruptions_at(name, b, is64 ? 0x348 : 0x320, 0x120, 300);
+    corruptions_at(name, b, is64 ? 0xf98 : 0xf88, 4, 200);
+    corruptions_at(name, b, hdr, 0x48, 1500);
+}
+
 static void test_damage(void)
 {
     buf b;
@@ -1244,6 +1724,14 @@ static void test_damage(void)
     corruptions("c-aarch64.elf", &b, b.len - 0x300, 1500);
     build_arm(&b);
     corruptions("c-arm.elf", &b, b.len, 1000);
+    build_win_full(&b, 1, 0, g_win_runs, 4);
+    win_damage("d-win64-full.dmp", &b, 1);
+    build_win_bitmap(&b, 1, "SDMP");
+    win_damage("d-win64-bitmap.dmp", &b, 1);
+    build_win_full(&b, 0, 1, g_win_runs, 3);
+    win_damage("d-win32-full.dmp", &b, 0);
+    build_win_bitmap(&b, 0, "FDMP");
+    win_damage("d-win32-bitmap.dmp", &b, 0);
     g_pass++; /* every damaged file failed cleanly or opened: no crash */
     b_free(&b);
 }
@@ -1282,7 +1770,12 @@ int main(int argc, char **argv)
     test_x86_64();
     test_i386();
     test_arm();
+    test_win64_full();
+    test_win64_bitmap();
+    test_win32();
+    test_win_fields();
     test_refusals();
+    test_win_refusals();
     test_damage();
     remove_dir(g_dir);
     printf("%d passed, %d failed\n", g_pass, g_fail);
