@@ -573,6 +573,8 @@ struct vmi_event {
     uint64_t hits;    /* counted by the core */
     struct vmi_event *next__; /* the armed list (kept by the backend): do not touch */
     int armed__;
+    uint64_t pa__;    /* breakpoints: addr's guest-physical address when the core could
+                         translate it, else all ones (for backends that patch memory) */
 };
 
 /* VMI_ERR_ARG for a malformed or duplicate event (a second breakpoint at one
@@ -6190,6 +6192,8 @@ VMI_API vmi_status vmi_event_register(vmi_instance *vmi, vmi_event *ev) {
     if (!vmi->be.event_set)
         return vmi__fail(vmi, VMI_ERR_UNSUPPORTED, "the %s backend has no events", vmi->be.name ? vmi->be.name : "");
     ev->next__ = NULL;
+    /* Xen's breakpoints are int3 bytes the backend writes: it needs the frame. */
+    if (ev->type != VMI_EVENT_BREAKPOINT || vmi_translate_kva(vmi, ev->addr, &ev->pa__) != VMI_OK) ev->pa__ = ~(uint64_t)0;
     if ((st = vmi->be.event_set(vmi->be.ctx, ev)) != VMI_OK) return vmi__backend_fail(vmi, st, "event_set");
     ev->armed__ = 1;
     return VMI_OK;

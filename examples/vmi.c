@@ -23,6 +23,7 @@
 #include "vmi.h"
 #include "vmi_file.h"
 #include "vmi_kvm.h"
+#include "vmi_xen.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -505,9 +506,12 @@ static vmi_status cli_open_backend(const cli *c, const char *target, vmi_backend
         kdesc.writable = cli_has(c, CLI_OPT_WRITE);
         return vmi_kvm_open(&kdesc, be, err, errlen);
     }
-    if (strncmp(target, "xen:", 4) == 0) {
-        snprintf(err, errlen, "%s: the Xen backend is not implemented yet", target);
-        return VMI_ERR_UNSUPPORTED;
+    if (strncmp(target, "xen:", 4) == 0) { /* a Xen domain, by id or name (dom0, root) */
+        vmi_xen_desc xdesc;
+        memset(&xdesc, 0, sizeof xdesc);
+        xdesc.domain = target + 4;
+        xdesc.writable = cli_has(c, CLI_OPT_WRITE);
+        return vmi_xen_open(&xdesc, be, err, errlen);
     }
     memset(&fdesc, 0, sizeof fdesc);
     fdesc.path = target;

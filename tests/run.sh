@@ -56,7 +56,32 @@ compile_matrix() {
     [ $bad -eq 0 ]
 }
 
+# vmi_xen.h against Debian's libxen-dev: linked (VMI_XEN_LINK) into the
+# compile test and run (it calls no Xen), and its ABI declarations asserted
+# against Xen's headers (abi_check.c; those headers need GNU C).
+compile_matrix_xen() {
+    n=0; bad=0
+    for combo in "gcc c99 c gnu99" "gcc c11 c gnu11" "g++ c++17 cxx gnu++17" \
+                 "clang c99 c gnu99" "clang c11 c gnu11" "clang++ c++17 cxx gnu++17"; do
+        set -- $combo
+        out="$B/compile-xen-$1-$2"
+        if [ "$3" = c ]; then flags="-x c -Wstrict-prototypes"; else flags="-x c++"; fi
+        w="-Wall -Wextra -Wpedantic -Werror -Wshadow -DVMI_XEN_LINK -I."
+        xl="-lxenctrl -lxenforeignmemory -lxenevtchn -lxenstore"
+        if $1 $flags -std=$2 $w -c tests/compile/impl.c -o "$out-impl.o" &&
+           $1 $flags -std=$2 $w -c tests/compile/other.c -o "$out-other.o" &&
+           $1 "$out-impl.o" "$out-other.o" -o "$out" $xl && "./$out" &&
+           ! nm -g --defined-only "$out-impl.o" | awk '{print $3}' | grep -v -e '^vmi_' -e '^main$' | grep -q . &&
+           $1 $flags -std=$4 $w tests/xen/abi_check.c -o "$out-abi" $xl && "./$out-abi" > /dev/null; then
+            echo "ok   $1 -std=$2 linked with libxen, ABI checked with -std=$4"; n=$((n + 1))
+        else echo "FAIL $1 -std=$2 (xen)"; bad=$((bad + 1)); fi
+    done
+    echo "$n passed, $bad failed"
+    [ $bad -eq 0 ]
+}
+
 step compile-matrix compile_matrix
+step compile-matrix-xen compile_matrix_xen
 for t in test_paging test_mem test_cache test_file test_types; do
     step "$t" "$B/unit/$t"
     step "$t-asan-ubsan" "$B/unit-san/$t"
@@ -66,6 +91,11 @@ if [ "$mode" = all ]; then
     step fuzz-smoke sh tests/fuzz/run.sh "$B/fuzz" "${FUZZ_SECONDS:-10}"
     step guest-capture python3 tests/guests/lab.py capture all --jobs 2 --out "$B/guests"
     step guest-lab-check python3 tests/guests/check.py --out "$B/guests"
+    # the Xen backend on a SIMULATED hypervisor (tests/xen), over the x86_64 capture
+    step xen-sim "$B/xensim/test_xen_sim" "$B/guests/x86_64"
+    step xen-sim-asan-ubsan "$B/xensim/test_xen_sim-san" "$B/guests/x86_64"
+    step xen-sim-dlopen "$B/xensim/test_xen_sim_dlopen" "$B/guests/x86_64"
+    step xen-sim-cli-ps sh tests/xen/test_cli_ps.sh "$B" "$B/guests/x86_64"
     step guests python3 tests/guests/test_guests.py --vmi "$B/vmi" --out "$B/guests"
     step guests-linux python3 tests/guests/test_linux.py --vmi "$B/vmi" --out "$B/guests"
     step profiles python3 tests/guests/test_profiles.py --vmi "$B/vmi" --out "$B/guests"
