@@ -5,7 +5,7 @@ WARN    = -Wall -Wextra -Wpedantic -Werror -Wshadow
 CWARN   = $(WARN) -Wstrict-prototypes
 SAN     = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 HEADERS = vmi.h vmi_file.h vmi_kvm.h vmi_xen.h
-UNITS   = test_paging test_mem test_cache test_file test_types test_kallsyms test_dmesg test_kvm test_events
+UNITS   = test_paging test_mem test_cache test_file test_types test_kallsyms test_dmesg test_kvm test_events test_windows
 FUZZ_SECONDS ?= 30
 
 .PHONY: all help test test-quick test-xen bench bench-xen fuzz demo clean
@@ -82,6 +82,10 @@ bench-xen: $(BUILD)/bench-xensim
 $(BUILD)/vmi-xensim: examples/vmi.c $(XENSIM)/xensim.o $(HEADERS)
 	$(CC) -std=c99 -O2 $(CWARN) -DVMI_XEN_LINK -I. examples/vmi.c $(XENSIM)/xensim.o -o $@
 
+# The tool under ASan+UBSan, for the hostile synthetic Windows images.
+$(BUILD)/vmi-san: examples/vmi.c $(HEADERS) | $(BUILD)
+	$(CC) -std=c99 -O1 -g $(CWARN) $(SAN) -I. examples/vmi.c -o $@ $(XEN_DYNAMIC)
+
 $(BUILD)/unit/%: tests/unit/%.c tests/unit/test.h tests/unit/live_guest.h $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) -std=c99 -O1 -g $(CWARN) -I. $< -o $@
@@ -101,8 +105,8 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(HEADERS)
 	clang -std=c99 -O1 -g $(CWARN) -fsanitize=fuzzer,address,undefined -I. $< -o $@
 
 test: all $(addprefix $(BUILD)/unit/,$(UNITS)) $(addprefix $(BUILD)/unit-san/,$(UNITS)) \
-      $(BUILD)/mkimage $(BUILD)/fuzz/fuzz_file $(BUILD)/fuzz/fuzz_paging $(BUILD)/fuzz/fuzz_types \
-      $(XEN_TESTS)
+      $(BUILD)/mkimage $(BUILD)/fuzz/fuzz_file $(BUILD)/fuzz/fuzz_paging $(BUILD)/fuzz/fuzz_types $(BUILD)/fuzz/fuzz_pe \
+      $(XEN_TESTS) $(BUILD)/vmi-san
 	sh tests/run.sh all
 
 test-quick: all $(addprefix $(BUILD)/unit/,$(UNITS)) $(addprefix $(BUILD)/unit-san/,$(UNITS)) $(BUILD)/mkimage
@@ -112,11 +116,12 @@ test-xen: all $(XEN_TESTS)
 	sh tests/xen/run.sh
 
 # With a lab capture present, also times a real guest's ELF core.
-bench: $(BUILD)/bench
+bench: $(BUILD)/bench $(BUILD)/bench-xensim
 	$(BUILD)/bench $(wildcard $(BUILD)/guests/x86_64/mem.elf)
 	python3 bench/live.py $(BUILD)/bench
+	$(BUILD)/bench-xensim
 
-fuzz: $(BUILD)/fuzz/fuzz_file $(BUILD)/fuzz/fuzz_paging $(BUILD)/fuzz/fuzz_types
+fuzz: $(BUILD)/fuzz/fuzz_file $(BUILD)/fuzz/fuzz_paging $(BUILD)/fuzz/fuzz_types $(BUILD)/fuzz/fuzz_pe
 	sh tests/fuzz/run.sh $(BUILD)/fuzz $(FUZZ_SECONDS)
 
 demo: all

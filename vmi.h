@@ -38,6 +38,8 @@
        >>scan           searching guest-physical memory
        >>linux          finding the kernel, processes, modules
        >>dmesg          the kernel log: the 5.10+ lockless printk ring buffer
+       >>pe             PE images in guest memory: headers, exports, CodeView
+       >>windows        finding ntoskrnl, KDBG, processes, modules, DLLs
        >>events         breakpoints, watchpoints, single-steps: register, listen
        >>instance       open, close, registers, pause, caches
 
@@ -719,6 +721,7 @@ typedef struct vmi__v2p_entry {
 typedef struct vmi__types vmi__types;   /* >>profiles */
 typedef struct vmi__symtab vmi__symtab; /* >>symbols */
 typedef struct vmi__linux vmi__linux;   /* >>linux */
+typedef struct vmi__win vmi__win;       /* >>windows */
 static void vmi__paging_changed(vmi_instance *vmi);
 
 struct vmi_instance {
@@ -749,6 +752,7 @@ struct vmi_instance {
     uint64_t profile_slide;
     char *vmcoreinfo;     /* the kernel's VMCOREINFO text, NUL-terminated */
     vmi__linux *lx;
+    vmi__win *win;
     vmi_os_info os;
 };
 
@@ -1280,10 +1284,20 @@ static int vmi__x86_large_ok(const vmi__fmt *f, unsigned shift) {
     }
 }
 
+/* Windows keeps a page on its standby or modified list in a not-present
+   PTE with Transition (bit 11) set and Prototype (bit 10) clear: the frame
+   still holds the data. */
+static int vmi__x86_transition(const vmi__fmt *f, int last, uint64_t e, vmi__entry *d) {
+    if (!last || !(f->pflags & VMI_PAGING_WIN_TRANSITION) || (e & 0xc00) != 0x800) return VMI__E_INVALID;
+    d->shift = 12;
+    d->addr = e & f->oa_mask;
+    return VMI__E_LEAF;
+}
+
 static int vmi__decode_x86(const vmi__fmt *f, unsigned l, uint64_t e, vmi__entry *d) {
     unsigned shift = f->shift[l];
     int last = l + 1u == f->nlevels;
-    if (!(e & 1)) return VMI__E_INVALID;
+    if (!(e & 1)) return vmi__x86_transition(f, last, e, d);
     if (f->mode == VMI_PAGING_PAE && l == 0) { /* PDPTEs carry no rights */
         d->addr = e & f->oa_mask;
         return VMI__E_TABLE;
@@ -2032,6 +2046,10 @@ struct vmi__types {
     uint32_t hmask, hcount;
     uint32_t ptr_size;
     int os;
+    /* Windows ISF: metadata.windows.pdb, the kernel build it describes */
+    char pdb_guid[40], pdb_database[64];
+    uint64_t pdb_age;
+    int has_pdb;
 };
 
 /* ---- database plumbing --------------------------------------------------- */
@@ -3331,6 +3349,42 @@ static vmi_status vmi__isf_section(vmi__isf *x, size_t pos, int what) {
     }
 }
 
+/* A short JSON string into dst (cap bytes, NUL-terminated); longer ones
+   are left out: no PDB name or GUID is that long. */
+static vmi_status vmi__isf_short_str(vmi__isf *x, char *dst, size_t cap) {
+    vmi__json_str s;
+    vmi_status st = vmi__json_string(&x->j, &s);
+    if (st == VMI_OK && s.len < cap) dst[vmi__json_decode(&s, dst)] = 0;
+    return st;
+}
+
+/* metadata.windows: {"pdb": {"GUID", "age", "database"}} names the kernel
+   build the types come from. */
+static vmi_status vmi__isf_windows(vmi__isf *x, int depth) {
+    vmi__json *j = &x->j;
+    vmi__json_str key;
+    int first = 1;
+    vmi_status st;
+    if ((st = vmi__json_open(j)) != VMI_OK) return st;
+    for (;;) {
+        if ((st = vmi__json_next(j, &first, &key)) != VMI_OK) return st;
+        if (!key.p) return VMI_OK;
+        if (!depth && vmi__json_is(&key, "pdb") && vmi__json_peek(j) == '{') {
+            st = vmi__isf_windows(x, 1);
+        } else if (depth && vmi__json_is(&key, "GUID") && vmi__json_peek(j) == '"') {
+            st = vmi__isf_short_str(x, x->t->pdb_guid, sizeof x->t->pdb_guid);
+            x->t->has_pdb = 1;
+        } else if (depth && vmi__json_is(&key, "database") && vmi__json_peek(j) == '"') {
+            st = vmi__isf_short_str(x, x->t->pdb_database, sizeof x->t->pdb_database);
+        } else if (depth && vmi__json_is(&key, "age") && vmi__json_peek(j) != '"') {
+            st = vmi__json_u64(j, &x->t->pdb_age);
+        } else {
+            st = vmi__json_skip(j, 3);
+        }
+        if (st != VMI_OK) return st;
+    }
+}
+
 static vmi_status vmi__isf_metadata(vmi__isf *x) {
     vmi__json *j = &x->j;
     vmi__json_str key;
@@ -3343,7 +3397,9 @@ static vmi_status vmi__isf_metadata(vmi__isf *x) {
         if (vmi__json_is(&key, "linux")) x->t->os = VMI__OS_LINUX;
         else if (vmi__json_is(&key, "windows")) x->t->os = VMI__OS_WINDOWS;
         else if (vmi__json_is(&key, "mac")) x->t->os = VMI__OS_MAC;
-        if ((st = vmi__json_skip(j, 2)) != VMI_OK) return st;
+        if (vmi__json_is(&key, "windows") && vmi__json_peek(j) == '{') st = vmi__isf_windows(x, 0);
+        else st = vmi__json_skip(j, 2);
+        if (st != VMI_OK) return st;
     }
 }
 
@@ -4593,7 +4649,8 @@ VMI_API vmi_status vmi_load_profile_mem(vmi_instance *vmi, const void *data, siz
         st = vmi__types_from_isf(&vmi->alloc, (const char *)d, len, &t, vmi->err, sizeof vmi->err);
         return vmi__adopt_types(vmi, st, t, "ISF profile");
     }
-    if (vmi__memfind(d, len, "linux_tasks")) return vmi__load_libvmi(vmi, (const char *)d, len);
+    if (vmi__memfind(d, len, "linux_tasks") || vmi__memfind(d, len, "win_tasks"))
+        return vmi__load_libvmi(vmi, (const char *)d, len);
     if ((st = vmi__symtab_from_sysmap(vmi, (const char *)d, len, &syms)) != VMI_OK)
         return vmi__fail(vmi, st, "profile is not BTF, a vmlinux ELF, ISF JSON or a System.map: %s", vmi->err);
     if (vmi->psyms) vmi__symtab_free(vmi, vmi->psyms);
@@ -4692,7 +4749,7 @@ VMI_API vmi_status vmi_ksym(vmi_instance *vmi, const char *name, uint64_t *va) {
     char type, key[160];
     if (vmi->ksyms && vmi__symtab_find(vmi->ksyms, name, va, &type) == VMI_OK) return VMI_OK;
     if (vmi->psyms && vmi__symtab_find(vmi->psyms, name, va, &type) == VMI_OK) return VMI_OK;
-    if (vmi->types && vmi__types_symbol(vmi->types, name, va) == VMI_OK) {
+    if (vmi->types && vmi->os.os != VMI_OS_WINDOWS && vmi__types_symbol(vmi->types, name, va) == VMI_OK) {
         *va += vmi->profile_slide;
         return VMI_OK;
     }
@@ -4834,9 +4891,11 @@ static const struct {
     {"linux_pgd", offsetof(vmi__linux, mm_pgd)},
 };
 
+static int vmi__win_config(vmi_instance *vmi, const char *key, uint64_t v);
+
 static vmi_status vmi__load_libvmi(vmi_instance *vmi, const char *text, size_t len) {
     vmi__linux *lx = vmi__lx_get(vmi);
-    size_t i, k, found = 0;
+    size_t i, k, found = 0, win = 0;
     if (!lx) return vmi__fail(vmi, VMI_ERR_NOMEM, "Linux state");
     for (i = 0; i < len;) {
         char key[32];
@@ -4858,8 +4917,10 @@ static vmi_status vmi__load_libvmi(vmi_instance *vmi, const char *text, size_t l
         for (k = 0; k < sizeof vmi__libvmi_keys / sizeof vmi__libvmi_keys[0]; k++)
             if (!strcmp(key, vmi__libvmi_keys[k].key)) *(int64_t *)((char *)lx + vmi__libvmi_keys[k].at) = (int64_t)v, found++;
         if (!strcmp(key, "linux_init_task")) lx->cfg_init_task = v, found++;
+        if (!strncmp(key, "win_", 4)) win += (size_t)vmi__win_config(vmi, key, v);
     }
-    if (!found) return vmi__fail(vmi, VMI_ERR_FORMAT, "LibVMI config: no linux_* offsets");
+    if (win && !found) return VMI_OK;
+    if (!found) return vmi__fail(vmi, VMI_ERR_FORMAT, "LibVMI config: no linux_* or win_* offsets");
     lx->from_config = 1;
     lx->resolved = 0;
     return VMI_OK;
@@ -4955,9 +5016,10 @@ static vmi_status vmi__kptr(vmi_instance *vmi, uint64_t va, uint64_t *out) {
    by Brent's method within twice its length. */
 typedef int (*vmi__node_fn)(vmi_instance *vmi, uint64_t node, void *user);
 
-static vmi_status vmi__list_pass(vmi_instance *vmi, uint64_t head, uint64_t cap, vmi__node_fn fn, void *user) {
+static vmi_status vmi__list_pass(vmi_instance *vmi, uint64_t dtb, uint64_t head, uint64_t cap, vmi__node_fn fn,
+                                  void *user) {
     uint64_t node, mark = head, steps = 0, power = 1, lam = 0;
-    vmi_status st = vmi__kptr(vmi, head, &node);
+    vmi_status st = vmi_read_addr(vmi, dtb, head, &node);
     while (st == VMI_OK && node != head) {
         if (++steps > cap)
             return vmi__fail(vmi, VMI_ERR_LIMIT, "list at 0x%llx: more than %llu entries", (unsigned long long)head,
@@ -4971,17 +5033,23 @@ static vmi_status vmi__list_pass(vmi_instance *vmi, uint64_t head, uint64_t cap,
             lam = 0;
         }
         if (fn && fn(vmi, node, user)) return VMI_OK;
-        st = vmi__kptr(vmi, node, &node);
+        st = vmi_read_addr(vmi, dtb, node, &node);
     }
     return st == VMI_OK ? VMI_OK : vmi__fail(vmi, st, "list at 0x%llx broken after %llu entries: %s",
                                               (unsigned long long)head, (unsigned long long)steps, vmi->err);
 }
 
 /* The chain is checked whole before any callback, so a caller never sees
-   the entries a cycle would repeat. */
+   the entries a cycle would repeat. `dtb`: the address space the list lives
+   in (a process's, for Windows's loader lists). */
+static vmi_status vmi__list_walk_in(vmi_instance *vmi, uint64_t dtb, uint64_t head, uint64_t cap, vmi__node_fn fn,
+                                    void *user) {
+    vmi_status st = vmi__list_pass(vmi, dtb, head, cap, NULL, NULL);
+    return st == VMI_OK ? vmi__list_pass(vmi, dtb, head, cap, fn, user) : st;
+}
+
 static vmi_status vmi__list_walk(vmi_instance *vmi, uint64_t head, uint64_t cap, vmi__node_fn fn, void *user) {
-    vmi_status st = vmi__list_pass(vmi, head, cap, NULL, NULL);
-    return st == VMI_OK ? vmi__list_pass(vmi, head, cap, fn, user) : st;
+    return vmi__list_walk_in(vmi, vmi->paging.dtb, head, cap, fn, user);
 }
 
 /* fs/proc/array.c: task_state_index(), "RSDTtXZPI". */
@@ -5077,7 +5145,7 @@ static vmi_status vmi__lx_ready(vmi_instance *vmi) {
     return vmi__lx_resolve(vmi);
 }
 
-VMI_API vmi_status vmi_foreach_process(vmi_instance *vmi, int threads, vmi_process_fn fn, void *user) {
+static vmi_status vmi__lx_foreach_process(vmi_instance *vmi, int threads, vmi_process_fn fn, void *user) {
     vmi__lx_walk w;
     vmi_status st;
     if ((st = vmi__lx_ready(vmi)) != VMI_OK) return st;
@@ -5138,6 +5206,8 @@ VMI_API vmi_status vmi_current_process(vmi_instance *vmi, uint32_t vcpu, vmi_pro
     uint64_t task;
     vmi_status st;
     memset(out, 0, sizeof *out);
+    if (vmi->os.os == VMI_OS_WINDOWS)
+        return vmi__fail(vmi, VMI_ERR_UNSUPPORTED, "the current process of a vCPU is a Linux view for now");
     if ((st = vmi__lx_ready(vmi)) != VMI_OK || (st = vmi_get_regs(vmi, vcpu, &regs)) != VMI_OK ||
         (st = vmi__current_task(vmi, &regs, &task)) != VMI_OK)
         return st;
@@ -5167,7 +5237,7 @@ VMI_API vmi_status vmi_write_pid(vmi_instance *vmi, int64_t pid, uint64_t va, co
     return st == VMI_OK ? vmi_write_va(vmi, dtb, va, buf, len, done) : st;
 }
 
-VMI_API vmi_status vmi_process_cmdline(vmi_instance *vmi, const vmi_process *p, char *buf, size_t cap, size_t *len) {
+static vmi_status vmi__lx_cmdline(vmi_instance *vmi, const vmi_process *p, char *buf, size_t cap, size_t *len) {
     const vmi__linux *lx = vmi->lx;
     uint64_t mm, start, end;
     size_t n;
@@ -5208,7 +5278,7 @@ static int vmi__lx_module(vmi_instance *vmi, uint64_t node, void *user) {
 
 static void vmi__find_modules_head(vmi_instance *vmi);
 
-VMI_API vmi_status vmi_foreach_module(vmi_instance *vmi, vmi_module_fn fn, void *user) {
+static vmi_status vmi__lx_foreach_module(vmi_instance *vmi, vmi_module_fn fn, void *user) {
     vmi__mod_walk w;
     vmi_status st;
     if ((st = vmi__lx_ready(vmi)) != VMI_OK) return st;
@@ -5565,7 +5635,7 @@ static void vmi__read_banner(vmi_instance *vmi) {
     }
 }
 
-VMI_API vmi_status vmi_os_init(vmi_instance *vmi) {
+static vmi_status vmi__lx_os_init(vmi_instance *vmi) {
     uint64_t image_off = 0;
     int have_off;
     char rel[65];
@@ -5608,21 +5678,6 @@ VMI_API vmi_status vmi_os_init(vmi_instance *vmi) {
 }
 
 VMI_API const vmi_os_info *vmi_os_get_info(const vmi_instance *vmi) { return &vmi->os; }
-
-/* Not yet for Windows (being built); Linux has neither view. */
-VMI_API vmi_status vmi_process_image_path(vmi_instance *vmi, const vmi_process *p, char *buf, size_t cap, size_t *len) {
-    VMI_ASSERT(vmi && p && buf);
-    (void)cap;
-    if (len) *len = 0;
-    if (cap) buf[0] = 0;
-    return vmi__fail(vmi, VMI_ERR_UNSUPPORTED, "image paths are a Windows view");
-}
-
-VMI_API vmi_status vmi_foreach_dll(vmi_instance *vmi, const vmi_process *p, vmi_module_fn fn, void *user) {
-    VMI_ASSERT(vmi && p && fn);
-    (void)user;
-    return vmi__fail(vmi, VMI_ERR_UNSUPPORTED, "loaded-image lists are a Windows view");
-}
 
 /* >>dmesg ================================================================== */
 /* The kernel log: Linux 5.10+ lockless printk ring buffer
@@ -6146,6 +6201,1403 @@ VMI_API vmi_status vmi_foreach_log_record(vmi_instance *vmi, vmi_log_fn fn, void
 }
 
 
+/* >>pe ===================================================================== */
+/* Portable Executable images as the loader maps them (headers and sections
+   at their RVAs), read through guest virtual memory: the headers, sections,
+   export directory and the CodeView record that names the image's PDB.
+   A loaded image may miss pages (paged out, discarded INIT sections): a
+   read that fails loses only what lay on that page. Every RVA, count and
+   length is checked against SizeOfImage and the caps below before use. */
+
+#define VMI__PE_MAX_SECTIONS 96u   /* the Windows loader's own limit */
+#define VMI__PE_MAX_EXPORTS 65536u /* ordinals are 16-bit */
+#define VMI__PE_MAX_IMAGE (1u << 30)
+#define VMI__PE_NAME_MAX 256u
+#define VMI__PE_MAX_DEBUG 32u      /* debug directory entries looked at */
+#define VMI__PE_SCN_EXEC 0x20000000u
+
+typedef struct vmi__pe_section {
+    uint32_t rva, size, flags; /* flags: IMAGE_SCN_* */
+} vmi__pe_section;
+
+typedef struct vmi__pe {
+    uint64_t base, dtb;
+    uint32_t size; /* SizeOfImage */
+    uint32_t timestamp;
+    uint16_t machine, nsections, os_major, os_minor;
+    int is64;
+    uint32_t exp_rva, exp_size, dbg_rva, dbg_size;
+    vmi__pe_section sec[VMI__PE_MAX_SECTIONS];
+} vmi__pe;
+
+/* One export. name NULL: exported by ordinal only; forwarder non-NULL:
+   "DLL.Name" (or "DLL.#ord"), and rva is 0. */
+typedef struct vmi__pe_export {
+    const char *name, *forwarder;
+    uint32_t ordinal, rva;
+} vmi__pe_export;
+typedef int (*vmi__pe_export_fn)(void *user, const vmi__pe_export *e);
+
+/* CodeView RSDS: the PDB's file name, GUID and age, and the id symbol
+   servers index it by (GUID as printed by Windows, then the age, in hex). */
+typedef struct vmi__pe_cv {
+    char pdb[64];
+    char id[41];
+    uint8_t guid[16];
+    uint32_t age;
+} vmi__pe_cv;
+
+static int vmi__pe_span_ok(const vmi__pe *pe, uint32_t rva, uint64_t len) {
+    return rva < pe->size && len <= (uint64_t)pe->size - rva;
+}
+
+static vmi_status vmi__pe_read(vmi_instance *vmi, const vmi__pe *pe, uint32_t rva, void *buf, size_t len) {
+    if (!vmi__pe_span_ok(pe, rva, len))
+        return vmi__fail(vmi, VMI_ERR_FORMAT, "PE at 0x%llx: rva 0x%x + %zu lies outside SizeOfImage 0x%x",
+                         (unsigned long long)pe->base, rva, len, pe->size);
+    return vmi_read_va(vmi, pe->dtb, pe->base + rva, buf, len, NULL);
+}
+
+/* An array of the image, page by page: bytes of pages that cannot be read
+   become 0xff, which no index or RVA check lets through. */
+static vmi_status vmi__pe_gather(vmi_instance *vmi, const vmi__pe *pe, uint32_t rva, uint8_t *buf, size_t len) {
+    size_t got = 0;
+    if (!vmi__pe_span_ok(pe, rva, len))
+        return vmi__fail(vmi, VMI_ERR_FORMAT, "PE at 0x%llx: table at rva 0x%x (%zu bytes) lies outside the image",
+                         (unsigned long long)pe->base, rva, len);
+    while (got < len) {
+        uint64_t va = pe->base + rva + got;
+        size_t n = (size_t)vmi__min64(len - got, VMI__PAGE_SIZE - (va & (VMI__PAGE_SIZE - 1)));
+        if (vmi_read_va(vmi, pe->dtb, va, buf + got, n, NULL) != VMI_OK) memset(buf + got, 0xff, n);
+        got += n;
+    }
+    return VMI_OK;
+}
+
+/* A NUL-terminated ASCII name inside the image; empty or unreadable fails. */
+static vmi_status vmi__pe_str(vmi_instance *vmi, const vmi__pe *pe, uint32_t rva, char *buf, size_t cap) {
+    size_t len = 0;
+    vmi_status st;
+    buf[0] = 0;
+    if (!vmi__pe_span_ok(pe, rva, 1)) return VMI_ERR_FORMAT;
+    cap = (size_t)vmi__min64(cap, (uint64_t)pe->size - rva + 1);
+    st = vmi_read_str(vmi, pe->dtb, pe->base + rva, buf, cap, &len);
+    if (st != VMI_OK || !len) {
+        buf[0] = 0;
+        return st != VMI_OK ? st : VMI_ERR_FORMAT;
+    }
+    return VMI_OK;
+}
+
+static void vmi__pe_sections(vmi__pe *pe, const uint8_t *h, uint32_t at) {
+    uint32_t i;
+    for (i = 0; i < pe->nsections; i++) {
+        const uint8_t *s = h + at + i * 40u;
+        pe->sec[i].size = (uint32_t)vmi__le(s + 8, 4);
+        pe->sec[i].rva = (uint32_t)vmi__le(s + 12, 4);
+        pe->sec[i].flags = (uint32_t)vmi__le(s + 36, 4);
+    }
+}
+
+static void vmi__pe_dir(vmi__pe *pe, const uint8_t *d, uint32_t *rva, uint32_t *size) {
+    *rva = (uint32_t)vmi__le(d, 4);
+    *size = (uint32_t)vmi__le(d + 4, 4);
+    if (!*rva || !vmi__pe_span_ok(pe, *rva, *size)) *rva = *size = 0; /* absent or bogus: ignored */
+}
+
+/* The headers of the image at `base` in address space `dtb`: its first
+   page must be readable. */
+static vmi_status vmi__pe_open(vmi_instance *vmi, uint64_t dtb, uint64_t base, vmi__pe *pe) {
+    uint8_t h[VMI__PAGE_SIZE];
+    size_t got = 0;
+    uint32_t nt, opt, optsize, ndirs, dirs, need;
+    uint16_t magic;
+    memset(pe, 0, sizeof *pe);
+    pe->base = base;
+    pe->dtb = dtb;
+    vmi_read_va(vmi, dtb, base, h, sizeof h, &got);
+    if (got < 0x40 || h[0] != 'M' || h[1] != 'Z')
+        return vmi__fail(vmi, VMI_ERR_FORMAT, "PE at 0x%llx: no MZ header", (unsigned long long)base);
+    nt = (uint32_t)vmi__le(h + 0x3c, 4);
+    if (nt > got - 24 || memcmp(h + nt, "PE\0\0", 4))
+        return vmi__fail(vmi, VMI_ERR_FORMAT, "PE at 0x%llx: no PE signature at e_lfanew 0x%x", (unsigned long long)base, nt);
+    pe->machine = (uint16_t)vmi__le(h + nt + 4, 2);
+    pe->nsections = (uint16_t)vmi__le(h + nt + 6, 2);
+    pe->timestamp = (uint32_t)vmi__le(h + nt + 8, 4);
+    optsize = (uint32_t)vmi__le(h + nt + 20, 2);
+    opt = nt + 24;
+    magic = optsize >= 2 && opt + 2 <= got ? (uint16_t)vmi__le(h + opt, 2) : 0;
+    pe->is64 = magic == 0x20b;
+    need = pe->is64 ? 112 : 96; /* through NumberOfRvaAndSizes */
+    if ((magic != 0x10b && magic != 0x20b) || optsize < need || opt + optsize > got)
+        return vmi__fail(vmi, VMI_ERR_FORMAT, "PE at 0x%llx: optional header (magic 0x%x, %u bytes) is not PE32 or PE32+",
+                         (unsigned long long)base, magic, optsize);
+    pe->os_major = (uint16_t)vmi__le(h + opt + 40, 2);
+    pe->os_minor = (uint16_t)vmi__le(h + opt + 42, 2);
+    pe->size = (uint32_t)vmi__le(h + opt + 56, 4);
+    if (pe->size < opt + optsize || pe->size > VMI__PE_MAX_IMAGE)
+        return vmi__fail(vmi, VMI_ERR_FORMAT, "PE at 0x%llx: SizeOfImage 0x%x is not plausible", (unsigned long long)base, pe->size);
+    dirs = opt + need;
+    ndirs = (uint32_t)vmi__min64(vmi__le(h + opt + need - 4, 4), (optsize - need) / 8);
+    if (ndirs > 0) vmi__pe_dir(pe, h + dirs, &pe->exp_rva, &pe->exp_size);
+    if (ndirs > 6) vmi__pe_dir(pe, h + dirs + 48, &pe->dbg_rva, &pe->dbg_size);
+    if (pe->nsections > VMI__PE_MAX_SECTIONS || opt + optsize + pe->nsections * 40u > got)
+        return vmi__fail(vmi, VMI_ERR_FORMAT, "PE at 0x%llx: %u sections do not fit the header page",
+                         (unsigned long long)base, pe->nsections);
+    vmi__pe_sections(pe, h, opt + optsize);
+    return VMI_OK;
+}
+
+/* Whether rva lies in an executable section (nm's T) or not (D). */
+static char vmi__pe_sym_type(const vmi__pe *pe, uint32_t rva) {
+    uint16_t i;
+    for (i = 0; i < pe->nsections; i++)
+        if (rva - pe->sec[i].rva < pe->sec[i].size) return (pe->sec[i].flags & VMI__PE_SCN_EXEC) ? 'T' : 'D';
+    return 'D';
+}
+
+typedef struct vmi__pe_exp_dir {
+    uint32_t base, nfuncs, nnames;
+    uint8_t *funcs, *names, *ords, *named; /* raw little-endian arrays; named: one byte per function */
+} vmi__pe_exp_dir;
+
+static void vmi__pe_exp_free(vmi_instance *vmi, vmi__pe_exp_dir *x) {
+    vmi__free(vmi, x->funcs);
+    vmi__free(vmi, x->names);
+    vmi__free(vmi, x->ords);
+    vmi__free(vmi, x->named);
+}
+
+static vmi_status vmi__pe_exp_load(vmi_instance *vmi, const vmi__pe *pe, char *dll, size_t dllcap, vmi__pe_exp_dir *x) {
+    uint8_t d[40];
+    vmi_status st;
+    memset(x, 0, sizeof *x);
+    if (!pe->exp_rva || pe->exp_size < 40)
+        return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "PE at 0x%llx: no export directory", (unsigned long long)pe->base);
+    if ((st = vmi__pe_read(vmi, pe, pe->exp_rva, d, sizeof d)) != VMI_OK) return st;
+    if (dll && dllcap) vmi__pe_str(vmi, pe, (uint32_t)vmi__le(d + 12, 4), dll, dllcap);
+    x->base = (uint32_t)vmi__le(d + 16, 4);
+    x->nfuncs = (uint32_t)vmi__le(d + 20, 4);
+    x->nnames = (uint32_t)vmi__le(d + 24, 4);
+    if (x->nfuncs > VMI__PE_MAX_EXPORTS || x->nnames > VMI__PE_MAX_EXPORTS)
+        return vmi__fail(vmi, VMI_ERR_LIMIT, "PE at 0x%llx: %u functions, %u names exported (cap %u)",
+                         (unsigned long long)pe->base, x->nfuncs, x->nnames, VMI__PE_MAX_EXPORTS);
+    x->funcs = (uint8_t *)vmi__alloc(vmi, (size_t)x->nfuncs * 4 + 1);
+    x->names = (uint8_t *)vmi__alloc(vmi, (size_t)x->nnames * 4 + 1);
+    x->ords = (uint8_t *)vmi__alloc(vmi, (size_t)x->nnames * 2 + 1);
+    x->named = (uint8_t *)vmi__alloc(vmi, (size_t)x->nfuncs + 1);
+    if (!x->funcs || !x->names || !x->ords || !x->named) return vmi__fail(vmi, VMI_ERR_NOMEM, "export tables");
+    if ((st = vmi__pe_gather(vmi, pe, (uint32_t)vmi__le(d + 28, 4), x->funcs, (size_t)x->nfuncs * 4)) != VMI_OK ||
+        (st = vmi__pe_gather(vmi, pe, (uint32_t)vmi__le(d + 32, 4), x->names, (size_t)x->nnames * 4)) != VMI_OK ||
+        (st = vmi__pe_gather(vmi, pe, (uint32_t)vmi__le(d + 36, 4), x->ords, (size_t)x->nnames * 2)) != VMI_OK)
+        return st;
+    return VMI_OK;
+}
+
+/* Calls fn for function `index`: its RVA, or the forwarder string when the
+   RVA points back into the export directory. 0: skipped or go on. */
+static int vmi__pe_exp_emit(vmi_instance *vmi, const vmi__pe *pe, const vmi__pe_exp_dir *x, uint32_t index,
+                            const char *name, vmi__pe_export_fn fn, void *user) {
+    vmi__pe_export e;
+    char fwd[VMI__PE_NAME_MAX];
+    uint32_t rva = (uint32_t)vmi__le(x->funcs + 4 * (size_t)index, 4);
+    if (!rva || rva >= pe->size) return 0; /* unused slot, or its page was missing */
+    e.name = name;
+    e.forwarder = NULL;
+    e.ordinal = x->base + index;
+    e.rva = rva;
+    if (rva - pe->exp_rva < pe->exp_size) {
+        if (vmi__pe_str(vmi, pe, rva, fwd, sizeof fwd) != VMI_OK) return 0;
+        e.forwarder = fwd;
+        e.rva = 0;
+    }
+    return fn(user, &e);
+}
+
+/* Every export: named ones in name-table order, then those exported by
+   ordinal only. `dll` (may be NULL) gets the directory's DLL name. */
+static vmi_status vmi__pe_exports(vmi_instance *vmi, const vmi__pe *pe, char *dll, size_t dllcap, vmi__pe_export_fn fn,
+                                  void *user) {
+    vmi__pe_exp_dir x;
+    char name[VMI__PE_NAME_MAX];
+    uint32_t i;
+    int stop = 0;
+    vmi_status st = vmi__pe_exp_load(vmi, pe, dll, dllcap, &x);
+    for (i = 0; st == VMI_OK && i < x.nnames && !stop; i++) {
+        uint32_t index = (uint32_t)vmi__le(x.ords + 2 * (size_t)i, 2);
+        if (index >= x.nfuncs) continue;
+        if (vmi__pe_str(vmi, pe, (uint32_t)vmi__le(x.names + 4 * (size_t)i, 4), name, sizeof name) != VMI_OK) continue;
+        x.named[index] = 1;
+        stop = vmi__pe_exp_emit(vmi, pe, &x, index, name, fn, user);
+    }
+    for (i = 0; st == VMI_OK && i < x.nfuncs && !stop; i++)
+        if (!x.named[i]) stop = vmi__pe_exp_emit(vmi, pe, &x, i, NULL, fn, user);
+    vmi__pe_exp_free(vmi, &x);
+    return st;
+}
+
+/* The export directory's DLL name alone (kernel identification). */
+static vmi_status vmi__pe_dll_name(vmi_instance *vmi, const vmi__pe *pe, char *buf, size_t cap) {
+    uint8_t d[16];
+    vmi_status st;
+    buf[0] = 0;
+    if (!pe->exp_rva || pe->exp_size < 40)
+        return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "PE at 0x%llx: no export directory", (unsigned long long)pe->base);
+    if ((st = vmi__pe_read(vmi, pe, pe->exp_rva, d, sizeof d)) != VMI_OK) return st;
+    return vmi__pe_str(vmi, pe, (uint32_t)vmi__le(d + 12, 4), buf, cap);
+}
+
+static void vmi__pe_cv_id(vmi__pe_cv *cv) {
+    const uint8_t *g = cv->guid;
+    snprintf(cv->id, sizeof cv->id, "%08X%04X%04X%02X%02X%02X%02X%02X%02X%02X%02X%X", (unsigned)vmi__le(g, 4),
+             (unsigned)vmi__le(g + 4, 2), (unsigned)vmi__le(g + 6, 2), g[8], g[9], g[10], g[11], g[12], g[13], g[14],
+             g[15], (unsigned)cv->age);
+}
+
+/* An RSDS record: "RSDS", GUID, age, then the PDB path (only its file name
+   is kept: the build machine's directories mean nothing here). */
+static int vmi__pe_rsds(const uint8_t *rec, size_t n, vmi__pe_cv *cv) {
+    const char *name, *slash;
+    size_t len;
+    if (n < 25 || memcmp(rec, "RSDS", 4)) return 0;
+    memcpy(cv->guid, rec + 4, 16);
+    cv->age = (uint32_t)vmi__le(rec + 20, 4);
+    name = (const char *)rec + 24;
+    for (len = 0; len < n - 24 && name[len]; len++) {}
+    if (len == n - 24) return 0; /* no NUL inside the record */
+    for (slash = name + len; slash > name && slash[-1] != '\\' && slash[-1] != '/'; slash--) {}
+    snprintf(cv->pdb, sizeof cv->pdb, "%.63s", slash);
+    vmi__pe_cv_id(cv);
+    return cv->pdb[0] != 0;
+}
+
+static vmi_status vmi__pe_codeview(vmi_instance *vmi, const vmi__pe *pe, vmi__pe_cv *cv) {
+    uint32_t i, n = (uint32_t)vmi__min64(pe->dbg_size / 28, VMI__PE_MAX_DEBUG);
+    uint8_t e[28], rec[24 + VMI__PE_NAME_MAX];
+    memset(cv, 0, sizeof *cv);
+    for (i = 0; i < n; i++) {
+        uint32_t size, rva;
+        if (vmi__pe_read(vmi, pe, pe->dbg_rva + i * 28, e, sizeof e) != VMI_OK) continue;
+        size = (uint32_t)vmi__le(e + 16, 4);
+        rva = (uint32_t)vmi__le(e + 20, 4);
+        if (vmi__le(e + 12, 4) != 2 || size < 25 || !rva) continue; /* IMAGE_DEBUG_TYPE_CODEVIEW */
+        size = (uint32_t)vmi__min64(size, sizeof rec);
+        if (vmi__pe_read(vmi, pe, rva, rec, size) == VMI_OK && vmi__pe_rsds(rec, size, cv)) return VMI_OK;
+    }
+    return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "PE at 0x%llx: no CodeView RSDS debug record", (unsigned long long)pe->base);
+}
+
+/* >>windows ================================================================ */
+/* Finding a Windows kernel with nothing given, and its processes, modules,
+   loaded DLLs and exported symbols, through the same API as Linux.
+
+   Discovery, in order of trust: a crash dump's header (WINDUMP_HEADER note:
+   page-table root, list heads, KDBG), the x64 low-memory processor start
+   block (its PML4 and a kernel entry VA), the KDBG block found by its
+   'KDBG' owner tag and checked against the kernel it names, registers (a
+   kernel-mode RIP, the IDT), and on 32-bit x86 the page directory that maps
+   itself (non-PAE: PDE 0x300 points at the directory; PAE: the fourth page
+   directory's entries 0-3 point at the four directories, mapping them at
+   0xC0600000). The kernel image is the PE whose export directory names it
+   ntoskrnl; its CodeView record says which PDB describes it.
+
+   Offsets: a Volatility3 ISF of that PDB (checked by GUID and age: an ISF
+   of another build is refused for the views, and os_info says so), else a
+   LibVMI config's win_* keys, else the built-in table of a few published
+   builds. Windows 8+ x64 encodes KDBG unless a debugger is attached: it is
+   decoded when the profile gives KiWaitNever, KiWaitAlways and
+   KdpDataBlockEncoded, else the views use the exports and the profile. */
+
+#define VMI__WIN_MAX_PROCS (1u << 20)
+#define VMI__WIN_MAX_MODULES 65536u
+#define VMI__WIN_MAX_DLLS 16384u
+#define VMI__WIN_SCAN_BACK (32u << 20) /* bytes scanned below a kernel VA for ntoskrnl's MZ */
+#define VMI__WIN_MAX_SYMS (1u << 22)
+#define VMI__KDBG_TAG 0x4742444bu     /* 'KDBG' */
+
+/* EPROCESS members the views read, by ISF member path. */
+enum {
+    VMI__WE_DTB, VMI__WE_PID, VMI__WE_LINKS, VMI__WE_PPID, VMI__WE_NAME, VMI__WE_PEB, VMI__WE_CREATE,
+    VMI__WE_THREADS, VMI__WE_AUDIT, VMI__WE_COUNT
+};
+static const char *const vmi__win_members[VMI__WE_COUNT] = {
+    "Pcb.DirectoryTableBase", "UniqueProcessId", "ActiveProcessLinks", "InheritedFromUniqueProcessId",
+    "ImageFileName", "Peb", "CreateTime", "ActiveThreads", "SeAuditProcessCreationInfo"};
+
+/* Published EPROCESS layouts (from Microsoft's PDBs, as the ntdiff/headers
+   and Vergilius projects and Volatility's profiles print them), in
+   vmi__win_members order. Windows 10 19041-19045 share one kernel layout. */
+typedef struct vmi__win_layout {
+    uint32_t build_lo, build_hi, ptr;
+    int16_t off[VMI__WE_COUNT];
+    const char *name;
+} vmi__win_layout;
+
+static const vmi__win_layout vmi__win_layouts[] = {
+    {7600, 7601, 8, {0x28, 0x180, 0x188, 0x290, 0x2e0, 0x338, 0x168, 0x328, 0x390}, "Windows 7 SP1 x64"},
+    {19041, 19045, 8, {0x28, 0x440, 0x448, 0x540, 0x5a8, 0x550, 0x468, 0x5f0, 0x5c0}, "Windows 10 2004-22H2 x64"},
+    {7600, 7601, 4, {0x18, 0xb4, 0xb8, 0x140, 0x16c, 0x1a8, 0xa0, 0x198, 0x1ec}, "Windows 7 SP1 x86"},
+};
+
+/* Heads of structures that have kept their layout since NT 5 on each
+   word size: (K)LDR_DATA_TABLE_ENTRY, PEB, PEB_LDR_DATA,
+   RTL_USER_PROCESS_PARAMETERS, UNICODE_STRING. */
+typedef struct vmi__win_fixed {
+    uint8_t ldr_base, ldr_size, ldr_full, ldr_name; /* DllBase, SizeOfImage, FullDllName, BaseDllName */
+    uint8_t peb_ldr, peb_params, ldr_list;          /* PEB.Ldr, PEB.ProcessParameters, PEB_LDR_DATA.InLoadOrderModuleList */
+    uint8_t params_image, params_cmd;               /* ImagePathName, CommandLine */
+} vmi__win_fixed;
+
+static const vmi__win_fixed vmi__win_fixed_layout[2] = {
+    {0x18, 0x20, 0x24, 0x2c, 0x0c, 0x10, 0x0c, 0x38, 0x40}, /* 32-bit */
+    {0x30, 0x40, 0x48, 0x58, 0x18, 0x20, 0x10, 0x60, 0x70}, /* 64-bit */
+};
+
+struct vmi__win {
+    int64_t off[VMI__WE_COUNT];  /* -1: unknown */
+    int64_t cfg[VMI__WE_COUNT];  /* from a LibVMI config, -1: not given */
+    uint64_t cfg_kdvb, cfg_sysproc, cfg_kdbg, cfg_kbase; /* win_kdvb (VA), win_sysproc (VA or PA), win_kdbg (RVA), win_ntoskrnl_va */
+    uint64_t ps_head, mod_head, kdbg, sysproc, stub_entry;
+    uint64_t dump_dtb, dump_ps, dump_mods, dump_kdbg;
+    uint32_t ptr, image_size, dump_build;
+    int dump_bits, dump_pae, stub, isf_ok, encoded;
+    char kdbg_note[64];
+    char offsets_err[256]; /* why the process views cannot work, "" when they can */
+};
+
+static vmi__win *vmi__win_get(vmi_instance *vmi) {
+    size_t i;
+    if (vmi->win || !(vmi->win = (vmi__win *)vmi__alloc(vmi, sizeof *vmi->win))) return vmi->win;
+    for (i = 0; i < VMI__WE_COUNT; i++) vmi->win->off[i] = vmi->win->cfg[i] = -1;
+    return vmi->win;
+}
+
+/* LibVMI's win_* keys: EPROCESS offsets and a few addresses. */
+static int vmi__win_config(vmi_instance *vmi, const char *key, uint64_t v) {
+    static const struct { const char *key; int idx; } keys[] = {
+        {"win_tasks", VMI__WE_LINKS}, {"win_pdbase", VMI__WE_DTB}, {"win_pid", VMI__WE_PID}, {"win_pname", VMI__WE_NAME}};
+    vmi__win *w = vmi__win_get(vmi);
+    size_t i;
+    if (!w) return 0;
+    for (i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (!strcmp(key, keys[i].key)) return (int)(w->cfg[keys[i].idx] = (int64_t)v, 1);
+    if (!strcmp(key, "win_kdvb")) return (int)(w->cfg_kdvb = v, 1);
+    if (!strcmp(key, "win_sysproc")) return (int)(w->cfg_sysproc = v, 1);
+    if (!strcmp(key, "win_kdbg")) return (int)(w->cfg_kdbg = v, 1);
+    if (!strcmp(key, "win_ntoskrnl_va")) return (int)(w->cfg_kbase = v, 1);
+    return 0;
+}
+
+/* ---- reading helpers --------------------------------------------------- */
+
+static uint64_t vmi__win_field(vmi_instance *vmi, uint64_t base, int idx, unsigned size) {
+    uint64_t v = 0;
+    if (vmi->win->off[idx] >= 0) vmi__kread(vmi, base + (uint64_t)vmi->win->off[idx], size, &v);
+    return v;
+}
+
+static const vmi__win_fixed *vmi__win_fix(const vmi_instance *vmi) {
+    return &vmi__win_fixed_layout[vmi->win->ptr == 8];
+}
+
+/* A UNICODE_STRING {Length, MaximumLength, Buffer} at va, as UTF-8. */
+static vmi_status vmi__win_ustr(vmi_instance *vmi, uint64_t dtb, uint64_t va, char *buf, size_t cap, size_t *len) {
+    uint64_t n, ptr;
+    unsigned w = vmi->win->ptr;
+    vmi_status st;
+    buf[0] = 0;
+    if (len) *len = 0;
+    if ((st = vmi__read_le_va(vmi, dtb, va, 2, &n)) != VMI_OK || (st = vmi__read_le_va(vmi, dtb, va + w, w, &ptr)) != VMI_OK)
+        return st;
+    if (!n) return VMI_OK;
+    if (!ptr) return vmi__fail(vmi, VMI_ERR_FORMAT, "UNICODE_STRING at 0x%llx: %u bytes at NULL", (unsigned long long)va, (unsigned)n);
+    return vmi_read_utf16(vmi, dtb, ptr, (size_t)n, buf, cap, len);
+}
+
+/* ---- symbols: exports and the profile's, in one table ------------------ */
+
+typedef struct vmi__symb {
+    vmi_instance *vmi;
+    vmi__symtab *s;
+    size_t cap, pool_cap;
+    const vmi__pe *pe;
+    size_t nshadowed; /* exports the ISF also names */
+    vmi_status st;
+} vmi__symb;
+
+static int vmi__symb_grow(vmi__symb *b, size_t name_len) {
+    vmi__symtab *s = b->s;
+    if (s->count == b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 4096;
+        vmi__sym *ns = (vmi__sym *)vmi__alloc(b->vmi, nc * sizeof *ns);
+        if (!ns) return 0;
+        if (s->count) memcpy(ns, s->syms, s->count * sizeof *ns);
+        vmi__free(b->vmi, s->syms);
+        s->syms = ns, b->cap = nc;
+    }
+    if (s->pool_len + name_len > b->pool_cap) {
+        size_t nc = b->pool_cap ? b->pool_cap * 2 : 65536;
+        char *np;
+        while (nc < s->pool_len + name_len) nc *= 2;
+        if (!(np = (char *)vmi__alloc(b->vmi, nc))) return 0;
+        if (s->pool_len) memcpy(np, s->pool, s->pool_len);
+        vmi__free(b->vmi, s->pool);
+        s->pool = np, b->pool_cap = nc;
+    }
+    return 1;
+}
+
+static void vmi__symb_add(vmi__symb *b, const char *name, uint64_t addr, char type) {
+    size_t n = strlen(name) + 1;
+    vmi__sym *y;
+    if (b->st != VMI_OK || n > VMI__PE_NAME_MAX) return;
+    if (b->s->count >= VMI__WIN_MAX_SYMS || b->s->pool_len + n > 0xffffffffu) {
+        b->st = vmi__fail(b->vmi, VMI_ERR_LIMIT, "more than %u kernel symbols", VMI__WIN_MAX_SYMS);
+        return;
+    }
+    if (!vmi__symb_grow(b, n)) {
+        b->st = vmi__fail(b->vmi, VMI_ERR_NOMEM, "symbol table of %zu symbols", b->s->count);
+        return;
+    }
+    y = &b->s->syms[b->s->count++];
+    y->addr = addr;
+    y->type = type;
+    y->name = (uint32_t)b->s->pool_len;
+    memcpy(b->s->pool + b->s->pool_len, name, n);
+    b->s->pool_len += n;
+}
+
+/* With the kernel's own ISF loaded its symbols are the PDB's: an export
+   of the same name is left to them. */
+static int vmi__symb_export(void *user, const vmi__pe_export *e) {
+    vmi__symb *b = (vmi__symb *)user;
+    uint64_t isf;
+    if (e->name && b->vmi->win->isf_ok && vmi__types_symbol(b->vmi->types, e->name, &isf) == VMI_OK) {
+        b->nshadowed++;
+        return 0;
+    }
+    if (e->name && !e->forwarder) vmi__symb_add(b, e->name, b->pe->base + e->rva, vmi__pe_sym_type(b->pe, e->rva));
+    return b->st != VMI_OK;
+}
+
+/* The ISF's symbols are RVAs from the kernel base. */
+static void vmi__symb_isf(vmi__symb *b, const vmi__types *t) {
+    size_t i;
+    for (i = 0; i < t->nsyms && b->st == VMI_OK; i++)
+        if (t->syms[i].addr < b->pe->size)
+            vmi__symb_add(b, t->pool + t->syms[i].name, b->pe->base + t->syms[i].addr,
+                          vmi__pe_sym_type(b->pe, (uint32_t)t->syms[i].addr));
+}
+
+/* Exports that cannot be read (a hostile export directory) leave the
+   table to the profile's symbols: *exp_err says why, the kernel stays
+   found. */
+static vmi_status vmi__win_symbols(vmi_instance *vmi, const vmi__pe *pe, size_t *nexports, char *exp_err, size_t cap) {
+    vmi__symb b;
+    vmi_status st;
+    memset(&b, 0, sizeof b);
+    b.vmi = vmi;
+    b.pe = pe;
+    if (!(b.s = (vmi__symtab *)vmi__alloc(vmi, sizeof *b.s))) return vmi__fail(vmi, VMI_ERR_NOMEM, "symbol table");
+    b.s->source = "exports";
+    exp_err[0] = 0;
+    if (vmi__pe_exports(vmi, pe, NULL, 0, vmi__symb_export, &b) != VMI_OK) snprintf(exp_err, cap, "%s", vmi->err);
+    else if (!b.s->count && !b.nshadowed) snprintf(exp_err, cap, "no export readable");
+    *nexports = b.s->count + b.nshadowed;
+    if (b.st == VMI_OK && vmi->win->isf_ok) vmi__symb_isf(&b, vmi->types);
+    st = b.st;
+    if (st == VMI_OK) st = vmi__symtab_index(vmi, b.s);
+    if (st != VMI_OK) {
+        vmi__symtab_free(vmi, b.s);
+        return st;
+    }
+    if (vmi->ksyms) vmi__symtab_free(vmi, vmi->ksyms);
+    vmi->ksyms = b.s;
+    return VMI_OK;
+}
+
+/* Adds what discovery found by structure (PsActiveProcessHead is not
+   exported) unless a symbol of that name exists. */
+static void vmi__win_found_sym(vmi_instance *vmi, const char *name, uint64_t va) {
+    vmi__symb b;
+    if (!va || !vmi->ksyms || vmi__symtab_find(vmi->ksyms, name, NULL, NULL) == VMI_OK) return;
+    memset(&b, 0, sizeof b);
+    b.vmi = vmi;
+    b.s = vmi->ksyms;
+    b.cap = b.s->count;
+    b.pool_cap = b.s->pool_len;
+    vmi__symb_add(&b, name, va, 'D');
+    if (b.st == VMI_OK) vmi__symtab_index(vmi, b.s);
+}
+
+/* ---- discovery ----------------------------------------------------------- */
+
+/* The crash dump header the file backend exposes (DUMP_HEADER64/32, as
+   QEMU's win_dump_defs.h and Volatility's crash layer lay them out). */
+static void vmi__win_dump_header(vmi_instance *vmi, vmi__win *w) {
+    const uint8_t *h;
+    size_t len;
+    const void *data;
+    if (vmi_get_note(vmi, "WINDUMP_HEADER", &data, &len) != VMI_OK) return;
+    h = (const uint8_t *)data;
+    if (len >= 0x88 && !memcmp(h, "PAGEDU64", 8)) { /* fields never filled read "PAGE" */
+        w->dump_bits = 64;
+        w->dump_build = (uint32_t)vmi__le(h + 0x0c, 4) & 0xffff;
+        w->dump_dtb = vmi__le(h + 0x10, 8);
+        w->dump_mods = vmi__le(h + 0x20, 8);
+        w->dump_ps = vmi__le(h + 0x28, 8);
+        w->dump_kdbg = vmi__le(h + 0x80, 8);
+    } else if (len >= 0x64 && !memcmp(h, "PAGEDUMP", 8)) {
+        w->dump_bits = 32;
+        w->dump_build = (uint32_t)vmi__le(h + 0x0c, 4) & 0xffff;
+        w->dump_dtb = vmi__le(h + 0x10, 4);
+        w->dump_mods = vmi__le(h + 0x18, 4);
+        w->dump_ps = vmi__le(h + 0x1c, 4);
+        w->dump_kdbg = vmi__le(h + 0x60, 4);
+        w->dump_pae = h[0x5c] != 0;
+    }
+    if ((uint32_t)w->dump_mods == 0x45474150u) w->dump_mods = 0;
+    if ((uint32_t)w->dump_ps == 0x45474150u) w->dump_ps = 0;
+    if ((uint32_t)w->dump_kdbg == 0x45474150u) w->dump_kdbg = 0;
+}
+
+/* x64: the real-mode start block below 1 MiB (PROCESSOR_START_BLOCK,
+   found as MemProcFS does): a jmp, then the kernel's entry VA at 0x70 and
+   the PML4 at 0xA0. */
+static void vmi__win_low_stub(vmi_instance *vmi, vmi__win *w) {
+    uint64_t pa;
+    for (pa = 0x1000; pa < 0x100000 && !w->stub; pa += VMI__PAGE_SIZE) {
+        uint8_t b[0xa8];
+        uint64_t entry, pml4;
+        if (vmi__read_pa(vmi, pa, b, sizeof b, NULL) != VMI_OK) continue;
+        entry = vmi__le(b + 0x70, 8);
+        pml4 = vmi__le(b + 0xa0, 8);
+        if ((vmi__le(b, 8) & 0xffffffffffff00ffull) != 0x00000001000600e9ull) continue;
+        if (entry < 0xffff800000000000ull || (pml4 & 0xfff) || !pml4 || vmi__range_find(vmi, pml4) == VMI__NONE) continue;
+        w->stub = 1;
+        w->stub_entry = entry;
+        w->dump_dtb = w->dump_dtb ? w->dump_dtb : pml4;
+        if (!w->dump_bits) w->dump_bits = 64;
+    }
+}
+
+/* KDDEBUGGER_DATA64 (wdbgexts.h): List (16), OwnerTag, Size, KernBase
+   0x18, PaeEnabled 0x36, PsLoadedModuleList 0x48, PsActiveProcessHead 0x50.
+   32-bit kernels keep the same 64-bit layout. */
+typedef struct vmi__kdbg {
+    uint64_t pa, kernbase, mods, procs;
+    uint32_t size;
+    int pae, bits;
+} vmi__kdbg;
+
+static int vmi__kdbg_parse(const uint8_t *b, unsigned ptr, vmi__kdbg *k) {
+    uint64_t mask = ptr == 4 ? 0xffffffffull : ~0ull;
+    if (vmi__le(b + 0x10, 4) != VMI__KDBG_TAG) return 0;
+    k->size = (uint32_t)vmi__le(b + 0x14, 4);
+    k->kernbase = vmi__le(b + 0x18, 8) & mask;
+    k->mods = vmi__le(b + 0x48, 8) & mask;
+    k->procs = vmi__le(b + 0x50, 8) & mask;
+    k->pae = b[0x36] & 1;
+    k->bits = (int)ptr * 8;
+    if (k->size < 0x80 || k->size > 0x2000 || (k->kernbase & 0xfff) || !k->mods || !k->procs) return 0;
+    if (ptr == 8) /* 32-bit kernels sign-extend their pointers here */
+        return k->kernbase >= 0xffff800000000000ull && (k->kernbase >> 32) != 0xffffffffull;
+    return k->kernbase >= 0x80000000ull;
+}
+
+static uint32_t vmi__le_pa32(vmi_instance *vmi, uint64_t pa) {
+    uint64_t v = 0;
+    vmi__read_le_pa(vmi, pa, 4, &v);
+    return (uint32_t)v;
+}
+
+/* A tag whose KernBase looks like a kernel's, whatever else is wrong:
+   Windows all the same, with a damaged KDBG. */
+static int vmi__kdbg_plausible(const uint8_t *b) {
+    uint64_t kb = vmi__le(b + 0x18, 8);
+    if (kb & 0xfff) return 0;
+    return kb >= 0xffff800000000000ull || (kb >= 0x80000000ull && kb <= 0xffffffffull);
+}
+
+typedef struct vmi__kdbg_scan {
+    vmi__win *w;
+    vmi__kdbg found[8];
+    unsigned n, rejected;
+    uint64_t rejected_pa;
+} vmi__kdbg_scan;
+
+static int vmi__kdbg_hit(vmi_instance *vmi, uint64_t pa, const uint8_t *at, size_t avail, void *user) {
+    vmi__kdbg_scan *s = (vmi__kdbg_scan *)user;
+    uint8_t b[0x58];
+    vmi__kdbg k;
+    (void)at, (void)avail;
+    if (pa < 0x10 || vmi__read_pa(vmi, pa - 0x10, b, sizeof b, NULL) != VMI_OK) return 0;
+    memset(&k, 0, sizeof k);
+    k.pa = pa - 0x10;
+    if (vmi__kdbg_parse(b, 8, &k) || vmi__kdbg_parse(b, 4, &k)) s->found[s->n++] = k;
+    else if (vmi__kdbg_plausible(b) && !s->rejected++)
+        s->rejected_pa = pa - 0x10;
+    return s->n == sizeof s->found / sizeof s->found[0];
+}
+
+/* A candidate root is right when the kernel base translates to an MZ. */
+static int vmi__win_root_ok(vmi_instance *vmi, const vmi_paging *p, uint64_t kva) {
+    vmi_paging saved = vmi->paging;
+    uint8_t mz[2] = {0, 0};
+    char err[VMI__ERR_MAX];
+    int ok;
+    memcpy(err, vmi->err, sizeof err);
+    vmi->paging = *p;
+    vmi__paging_changed(vmi);
+    ok = vmi_read_va(vmi, p->dtb, kva, mz, 2, NULL) == VMI_OK && mz[0] == 'M' && mz[1] == 'Z';
+    vmi->paging = saved;
+    vmi__paging_changed(vmi);
+    memcpy(vmi->err, err, sizeof err);
+    return ok;
+}
+
+static void vmi__win_set_paging(vmi_instance *vmi, vmi_paging_mode mode, uint64_t dtb, const char *how) {
+    vmi_paging p;
+    memset(&p, 0, sizeof p);
+    p.mode = mode;
+    p.dtb = dtb;
+    p.flags = VMI_PAGING_WIN_TRANSITION | (mode != VMI_PAGING_LEGACY ? VMI_PAGING_NXE : 0);
+    vmi_set_paging(vmi, &p);
+    snprintf(vmi->os.paging_source, sizeof vmi->os.paging_source, "%s %s at pa 0x%llx", vmi_paging_mode_name(mode), how,
+             (unsigned long long)dtb);
+}
+
+/* Tries the x86 modes the hints allow for root `dtb`. */
+static int vmi__win_try_root(vmi_instance *vmi, uint64_t dtb, int bits, int pae, uint64_t kva, const char *how) {
+    vmi_paging_mode modes[3];
+    size_t n = 0, i;
+    vmi_paging p;
+    if (bits != 32) modes[n++] = VMI_PAGING_IA32E;
+    if (bits != 64) modes[n++] = pae ? VMI_PAGING_PAE : VMI_PAGING_LEGACY;
+    if (bits != 64) modes[n++] = pae ? VMI_PAGING_LEGACY : VMI_PAGING_PAE;
+    for (i = 0; i < n; i++) {
+        memset(&p, 0, sizeof p);
+        p.mode = modes[i];
+        p.dtb = dtb;
+        if (vmi__win_root_ok(vmi, &p, kva)) {
+            vmi__win_set_paging(vmi, modes[i], dtb, how);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* 32-bit x86 without a root: page directories that map themselves. */
+typedef struct vmi__selfmap {
+    uint64_t kva;
+    int pae, found;
+} vmi__selfmap;
+
+static int vmi__win_pdpt_hit(vmi_instance *vmi, uint64_t pa, const uint8_t *at, size_t avail, void *user) {
+    uint64_t *pd = (uint64_t *)user, e;
+    unsigned i;
+    (void)at, (void)avail;
+    for (i = 1; i < 4; i++)
+        if (vmi__read_le_pa(vmi, pa + 8 * i, 8, &e) != VMI_OK || !(e & 1) || (e & 0x000ffffffffff000ull) != pd[i]) return 0;
+    pd[4] = pa;
+    return 1;
+}
+
+static int vmi__win_selfmap_pae(vmi_instance *vmi, uint64_t page, uint64_t kva) {
+    uint64_t pd[5], e, needle;
+    unsigned i;
+    uint8_t nb[8];
+    for (i = 0; i < 4; i++) {
+        if (vmi__read_le_pa(vmi, page + 8 * i, 8, &e) != VMI_OK || !(e & 1)) return 0;
+        pd[i] = e & 0x000ffffffffff000ull;
+    }
+    if (pd[3] != page) return 0;
+    pd[4] = 0;
+    needle = pd[0] | 1; /* PDPTEs carry only the present bit */
+    for (i = 0; i < 8; i++) nb[i] = (uint8_t)(needle >> (8 * i));
+    vmi__scan_phys(vmi, nb, 8, 32, vmi__win_pdpt_hit, pd);
+    return pd[4] && vmi__win_try_root(vmi, pd[4], 32, 1, kva, "self-mapped page directories, PDPT");
+}
+
+static int vmi__win_selfmap(vmi_instance *vmi, uint64_t kva, int pae_first) {
+    size_t r;
+    int pass;
+    for (pass = 0; pass < 2; pass++) {
+        int pae = pass ? !pae_first : pae_first;
+        for (r = 0; r < vmi->be.nranges; r++) {
+            const vmi_mem_range *rg = &vmi->be.ranges[r];
+            uint64_t page;
+            for (page = (rg->pa + 0xfff) & ~0xfffull; page + VMI__PAGE_SIZE <= rg->pa + rg->size; page += VMI__PAGE_SIZE) {
+                uint64_t e;
+                if (pae) {
+                    if (vmi__read_le_pa(vmi, page + 0x18, 8, &e) != VMI_OK || (e & 0x000ffffffffff000ull) != page || !(e & 1))
+                        continue;
+                    if (vmi__win_selfmap_pae(vmi, page, kva)) return 1;
+                } else {
+                    if (vmi__read_le_pa(vmi, page + 0xc00, 4, &e) != VMI_OK || (e & 0xfffff000u) != page || !(e & 1))
+                        continue;
+                    if (vmi__win_try_root(vmi, page, 32, 0, kva, "self-mapped page directory")) return 1;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* The MZ of ntoskrnl at or below va: its export directory names it. */
+static int vmi__win_is_kernel(vmi_instance *vmi, uint64_t va, vmi__pe *pe) {
+    char name[32];
+    size_t i;
+    if (vmi__pe_open(vmi, vmi->paging.dtb, va, pe) != VMI_OK) return 0;
+    if (vmi__pe_dll_name(vmi, pe, name, sizeof name) != VMI_OK) return 0;
+    for (i = 0; name[i]; i++) name[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+    return !strcmp(name, "ntoskrnl.exe") || !strcmp(name, "ntkrnlpa.exe") || !strcmp(name, "ntkrnlmp.exe") ||
+           !strcmp(name, "ntkrpamp.exe");
+}
+
+static int vmi__win_scan_back(vmi_instance *vmi, uint64_t va, vmi__pe *pe) {
+    uint64_t page = va & ~0xfffull, step;
+    char err[VMI__ERR_MAX];
+    int found = 0;
+    memcpy(err, vmi->err, sizeof err);
+    for (step = 0; step < VMI__WIN_SCAN_BACK / VMI__PAGE_SIZE && !found && page; step++, page -= VMI__PAGE_SIZE) {
+        uint8_t mz[2];
+        if (vmi_read_va(vmi, vmi->paging.dtb, page, mz, 2, NULL) != VMI_OK || mz[0] != 'M' || mz[1] != 'Z') continue;
+        found = vmi__win_is_kernel(vmi, page, pe);
+    }
+    memcpy(vmi->err, err, sizeof err);
+    return found;
+}
+
+/* Kernel VAs the vCPU registers give: a kernel-mode RIP, the IDT's first
+   handler (KiDivideErrorFault, inside ntoskrnl). */
+static int vmi__win_from_regs(vmi_instance *vmi, vmi__pe *pe) {
+    vmi_regs r;
+    uint64_t lo, hi, handler;
+    if (!vmi->be.get_regs || vmi->be.get_regs(vmi->be.ctx, 0, &r) != VMI_OK) return 0;
+    if (r.arch == VMI_ARCH_X86_64 && r.x86.rip >= 0xffff800000000000ull && vmi__win_scan_back(vmi, r.x86.rip, pe)) return 1;
+    if (!(r.valid & VMI_REGS_SEGMENT) || !r.x86.idtr_base) return 0;
+    if (vmi_addr_width(vmi) == 8) {
+        if (vmi__kread(vmi, r.x86.idtr_base, 8, &lo) != VMI_OK || vmi__kread(vmi, r.x86.idtr_base + 8, 4, &hi) != VMI_OK)
+            return 0;
+        handler = (lo & 0xffff) | ((lo >> 32) & 0xffff0000ull) | (hi << 32);
+    } else {
+        if (vmi__kread(vmi, r.x86.idtr_base, 8, &lo) != VMI_OK) return 0;
+        handler = (lo & 0xffff) | ((lo >> 32) & 0xffff0000ull);
+    }
+    return vmi__win_scan_back(vmi, handler, pe);
+}
+
+/* The VA of a physical address inside the kernel image, by its pages. */
+static uint64_t vmi__win_image_va(vmi_instance *vmi, const vmi__pe *pe, uint64_t pa) {
+    uint64_t off, got, avail;
+    for (off = 0; off < pe->size; off += VMI__PAGE_SIZE)
+        if (vmi__translate(vmi, vmi->paging.dtb, pe->base + off, &got, &avail) == VMI_OK &&
+            (got & ~0xfffull) == (pa & ~0xfffull))
+            return pe->base + off + (pa & 0xfff);
+    return 0;
+}
+
+/* The root: registers, the dump header or the low stub, else a
+   self-mapped x86 page directory; checked against a kernel VA. */
+static vmi_status vmi__win_paging(vmi_instance *vmi, vmi__win *w, const vmi__kdbg *k) {
+    uint64_t kva = k ? k->kernbase : 0, dtb;
+    int pae = w->dump_bits == 32 ? w->dump_pae : k ? k->pae : 1, bits = w->dump_bits ? w->dump_bits : k ? k->bits : 0;
+    if (vmi->paging.mode > VMI_PAGING_OFF) {
+        if (kva && !vmi__win_root_ok(vmi, &vmi->paging, kva))
+            return vmi__fail(vmi, VMI_ERR_NO_PAGING, "KDBG's kernel base does not translate");
+        vmi->paging.flags |= VMI_PAGING_WIN_TRANSITION;
+        vmi__set_source(vmi->os.paging_source, "vCPU 0 registers");
+        return VMI_OK;
+    }
+    if (w->dump_dtb && w->stub && !kva) {
+        vmi__win_set_paging(vmi, VMI_PAGING_IA32E, w->dump_dtb, "low-memory start block PML4");
+        return VMI_OK;
+    }
+    if (w->dump_dtb && kva && vmi__win_try_root(vmi, w->dump_dtb, bits, pae, kva, w->stub ? "low-memory start block PML4" : "crash dump DirectoryTableBase"))
+        return VMI_OK;
+    /* LibVMI's win_sysproc as a physical address: System's root inside it */
+    if (kva && w->cfg_sysproc && w->cfg[VMI__WE_DTB] >= 0 && w->cfg_sysproc < 0x80000000ull &&
+        vmi__read_le_pa(vmi, w->cfg_sysproc + (uint64_t)w->cfg[VMI__WE_DTB], bits == 64 ? 8 : 4, &dtb) == VMI_OK &&
+        vmi__win_try_root(vmi, dtb, bits, pae, kva, "win_sysproc's DirectoryTableBase"))
+        return VMI_OK;
+    if (w->dump_dtb && !kva) { /* a dump without KDBG: trust its header's word size */
+        vmi__win_set_paging(vmi, w->dump_bits == 64 ? VMI_PAGING_IA32E : pae ? VMI_PAGING_PAE : VMI_PAGING_LEGACY,
+                            w->dump_dtb, "crash dump DirectoryTableBase");
+        return VMI_OK;
+    }
+    if (kva && bits == 32 && vmi__win_selfmap(vmi, kva, pae)) return VMI_OK;
+    return vmi__fail(vmi, VMI_ERR_NO_PAGING, "Windows: no page-table root translates the kernel base 0x%llx",
+                     (unsigned long long)kva);
+}
+
+/* ---- the encoded KDBG (Windows 8+ x64) ----------------------------------- */
+
+static uint64_t vmi__bswap64(uint64_t v) {
+    uint64_t r = 0;
+    unsigned i;
+    for (i = 0; i < 8; i++) r = (r << 8) | ((v >> (8 * i)) & 0xff);
+    return r;
+}
+
+/* KdCopyDataBlock: plain = KiWaitAlways ^ bswap(&KdpDataBlockEncoded ^
+   rol(KiWaitNever ^ stored, KiWaitNever & 63)). */
+static uint64_t vmi__kdbg_decode(uint64_t v, uint64_t never, uint64_t always, uint64_t block_va) {
+    unsigned r = (unsigned)(never & 63);
+    v ^= never;
+    v = r ? (v << r) | (v >> (64 - r)) : v;
+    return always ^ vmi__bswap64(v ^ block_va);
+}
+
+/* Decodes the block's first 11 quadwords in place with the profile's keys
+   (KdpDataBlockEncoded non-zero says the kernel did encode it). */
+static int vmi__win_kdbg_decode(vmi_instance *vmi, uint8_t *b) {
+    uint64_t flag_va, never = 0, always = 0, flag = 0;
+    unsigned i, j;
+    if (vmi_ksym(vmi, "KiWaitNever", &never) != VMI_OK || vmi_ksym(vmi, "KiWaitAlways", &always) != VMI_OK ||
+        vmi_ksym(vmi, "KdpDataBlockEncoded", &flag_va) != VMI_OK || vmi__kread(vmi, never, 8, &never) != VMI_OK ||
+        vmi__kread(vmi, always, 8, &always) != VMI_OK || vmi__kread(vmi, flag_va, 1, &flag) != VMI_OK || !flag)
+        return 0;
+    for (i = 0; i < 11; i++) {
+        uint64_t q = vmi__kdbg_decode(vmi__le(b + 8 * i, 8), never, always, flag_va);
+        for (j = 0; j < 8; j++) b[8 * i + j] = (uint8_t)(q >> (8 * j));
+    }
+    return 1;
+}
+
+/* The KDBG at va, decoded when the kernel encoded it. 1: *k filled. */
+static int vmi__win_kdbg_at(vmi_instance *vmi, vmi__win *w, uint64_t va, vmi__kdbg *k) {
+    uint8_t b[0x58];
+    if (!va || vmi_read_va(vmi, vmi->paging.dtb, va, b, sizeof b, NULL) != VMI_OK) return 0;
+    memset(k, 0, sizeof k[0]);
+    if (vmi__kdbg_parse(b, w->ptr, k)) {
+        w->kdbg = va;
+        return 1;
+    }
+    if (vmi__le(b + 0x10, 4) == VMI__KDBG_TAG) return 0; /* plain but damaged */
+    w->encoded = 1;
+    if (!vmi__win_kdbg_decode(vmi, b) || !vmi__kdbg_parse(b, w->ptr, k)) return 0;
+    w->kdbg = va;
+    snprintf(w->kdbg_note, sizeof w->kdbg_note, "KDBG encoded (Windows 8+), decoded with the profile's keys");
+    return 1;
+}
+
+/* KDBG by address: the dump header's, the config's RVA, the symbol. */
+static int vmi__win_kdbg_symbol(vmi_instance *vmi, vmi__win *w, vmi__kdbg *k, uint64_t kernbase) {
+    uint64_t va = 0;
+    if (vmi__win_kdbg_at(vmi, w, w->dump_kdbg, k)) return 1;
+    if (w->cfg_kdbg && vmi__win_kdbg_at(vmi, w, kernbase + w->cfg_kdbg, k)) return 1;
+    if (w->cfg_kdvb && vmi__win_kdbg_at(vmi, w, w->cfg_kdvb, k)) return 1; /* configs that name KDBG so */
+    return vmi_ksym(vmi, "KdDebuggerDataBlock", &va) == VMI_OK && vmi__win_kdbg_at(vmi, w, va, k);
+}
+
+/* The tag inside ntoskrnl's own pages (it lives in its .data): a few MiB
+   to search instead of all of memory. */
+static int vmi__win_kdbg_in_image(vmi_instance *vmi, vmi__win *w, const vmi__pe *pe, vmi__kdbg *k) {
+    uint8_t page[VMI__PAGE_SIZE], b[0x58];
+    uint32_t off, i;
+    for (off = 0; off < pe->size; off += VMI__PAGE_SIZE) {
+        if (vmi_read_va(vmi, vmi->paging.dtb, pe->base + off, page, sizeof page, NULL) != VMI_OK) continue;
+        for (i = 0x10; i + 4 <= sizeof page; i += 8) {
+            uint64_t va = pe->base + off + i - 0x10;
+            if (vmi__le(page + i, 4) != VMI__KDBG_TAG || vmi_read_va(vmi, vmi->paging.dtb, va, b, sizeof b, NULL) != VMI_OK)
+                continue;
+            memset(k, 0, sizeof *k);
+            if (vmi__kdbg_parse(b, w->ptr, k) && k->kernbase == pe->base) {
+                w->kdbg = va;
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- offsets --------------------------------------------------------------- */
+
+/* An ISF of the kernel's own PDB, or one that does not say which it is. */
+static int vmi__win_isf_matches(vmi_instance *vmi, const vmi__pe_cv *cv) {
+    const vmi__types *t = vmi->types;
+    char id[48];
+    size_t i;
+    if (!t || t->os == VMI__OS_LINUX) return 0;
+    if (!t->has_pdb || !cv->id[0]) return 1;
+    snprintf(id, sizeof id, "%s%llX", t->pdb_guid, (unsigned long long)t->pdb_age);
+    for (i = 0; id[i]; i++) id[i] = (char)(id[i] >= 'a' && id[i] <= 'z' ? id[i] - 32 : id[i]);
+    if (!strcmp(id, cv->id)) return 1;
+    snprintf(vmi->os.types_source, sizeof vmi->os.types_source, "ISF ignored: its PDB is not the kernel's %.41s", cv->id);
+    vmi__log(vmi, VMI_LOG_WARN, "Windows: the ISF profile describes PDB %s, the kernel is %s: not used", id, cv->id);
+    return 0;
+}
+
+/* The built-in layout of this build, a LibVMI config over it, the ISF
+   over both: each fills what it knows. */
+static const char *vmi__win_layout_for(vmi_instance *vmi, vmi__win *w) {
+    size_t i, l;
+    for (l = 0; l < sizeof vmi__win_layouts / sizeof vmi__win_layouts[0]; l++) {
+        const vmi__win_layout *L = &vmi__win_layouts[l];
+        if (vmi->os.build < L->build_lo || vmi->os.build > L->build_hi || L->ptr != w->ptr) continue;
+        for (i = 0; i < VMI__WE_COUNT; i++) w->off[i] = L->off[i];
+        return L->name;
+    }
+    return NULL;
+}
+
+/* Not finding offsets is not fatal: the kernel, its symbols and modules
+   need none; the process views say what is missing. */
+static void vmi__win_offsets(vmi_instance *vmi, vmi__win *w, const vmi__pe_cv *cv) {
+    size_t i;
+    uint64_t bits, size;
+    uint32_t width;
+    const char *table, *src;
+    for (i = 0; i < VMI__WE_COUNT; i++) w->off[i] = -1;
+    src = table = vmi__win_layout_for(vmi, w);
+    if (w->cfg[VMI__WE_LINKS] >= 0 && w->cfg[VMI__WE_PID] >= 0) {
+        for (i = 0; i < VMI__WE_COUNT; i++)
+            if (w->cfg[i] >= 0) w->off[i] = w->cfg[i];
+        src = table ? "LibVMI config, built-in layout for the rest" : "LibVMI config win_* offsets";
+    }
+    if (w->isf_ok) {
+        for (i = 0; i < VMI__WE_COUNT; i++)
+            if (vmi__types_member(vmi->types, "_EPROCESS", vmi__win_members[i], &bits, &width, &size) == VMI_OK)
+                w->off[i] = (int64_t)(bits / 8);
+        if (vmi__types_member(vmi->types, "_EPROCESS", vmi__win_members[VMI__WE_LINKS], &bits, &width, &size) == VMI_OK)
+            src = "ISF profile";
+    }
+    w->offsets_err[0] = 0;
+    if (!src || w->off[VMI__WE_LINKS] < 0 || w->off[VMI__WE_PID] < 0 || w->off[VMI__WE_DTB] < 0) {
+        snprintf(w->offsets_err, sizeof w->offsets_err,
+                 "no EPROCESS offsets for Windows build %u (%u-bit): load the ISF of %s %s or a LibVMI config with win_* keys",
+                 vmi->os.build, w->ptr * 8, cv->pdb[0] ? cv->pdb : "its PDB", cv->id);
+        if (!vmi->os.types_source[0]) vmi__set_source(vmi->os.types_source, "no EPROCESS offsets for this build");
+        return;
+    }
+    if (!vmi->os.types_source[0] || w->isf_ok)
+        snprintf(vmi->os.types_source, sizeof vmi->os.types_source, "EPROCESS offsets: %s", src);
+}
+
+/* ---- list heads -------------------------------------------------------------- */
+
+typedef struct vmi__win_head_find {
+    uint64_t lo, hi, head;
+} vmi__win_head_find;
+
+static int vmi__win_head_node(vmi_instance *vmi, uint64_t node, void *user) {
+    vmi__win_head_find *f = (vmi__win_head_find *)user;
+    (void)vmi;
+    if (node - f->lo < f->hi - f->lo) f->head = node;
+    return f->head != 0;
+}
+
+/* Without KDBG: the ActiveProcessLinks ring through System's EPROCESS
+   passes one node inside ntoskrnl's image, PsActiveProcessHead. */
+static void vmi__win_head_from_system(vmi_instance *vmi, vmi__win *w, const vmi__pe *pe) {
+    uint64_t sysp = 0, p;
+    vmi__win_head_find f;
+    if (w->off[VMI__WE_LINKS] < 0) return;
+    if (w->sysproc) sysp = w->sysproc;
+    else if (vmi_ksym(vmi, "PsInitialSystemProcess", &p) == VMI_OK && vmi__kptr(vmi, p, &sysp) == VMI_OK) w->sysproc = sysp;
+    if (!sysp) return;
+    f.lo = pe->base;
+    f.hi = pe->base + pe->size;
+    f.head = 0;
+    vmi__list_pass(vmi, vmi->paging.dtb, sysp + (uint64_t)w->off[VMI__WE_LINKS], VMI__WIN_MAX_PROCS, vmi__win_head_node, &f);
+    w->ps_head = f.head;
+}
+
+/* Without KDBG or the export: PsLoadedModuleList is the LIST_ENTRY in
+   ntoskrnl's image whose first entry describes ntoskrnl itself (DllBase is
+   the kernel base) and links back to it. */
+static int vmi__win_mod_head_at(vmi_instance *vmi, vmi__win *w, const vmi__pe *pe, uint64_t head, uint64_t first) {
+    uint64_t base, back;
+    const vmi__win_fixed *fx = &vmi__win_fixed_layout[w->ptr == 8];
+    if (first - pe->base < pe->size || (w->ptr == 8 ? first < 0xffff800000000000ull : first < 0x80000000ull)) return 0;
+    return vmi__kread(vmi, first + fx->ldr_base, w->ptr, &base) == VMI_OK && base == pe->base &&
+           vmi__kread(vmi, first + w->ptr, w->ptr, &back) == VMI_OK && back == head;
+}
+
+static void vmi__win_find_mod_head(vmi_instance *vmi, vmi__win *w, const vmi__pe *pe) {
+    uint8_t page[VMI__PAGE_SIZE];
+    uint32_t off, i;
+    char err[VMI__ERR_MAX];
+    memcpy(err, vmi->err, sizeof err);
+    for (off = 0; off < pe->size && !w->mod_head; off += VMI__PAGE_SIZE) {
+        if (vmi_read_va(vmi, vmi->paging.dtb, pe->base + off, page, sizeof page, NULL) != VMI_OK) continue;
+        for (i = 0; i + 2 * w->ptr <= sizeof page && !w->mod_head; i += w->ptr)
+            if (vmi__win_mod_head_at(vmi, w, pe, pe->base + off + i, vmi__le(page + i, w->ptr)))
+                w->mod_head = pe->base + off + i;
+    }
+    memcpy(vmi->err, err, sizeof err);
+}
+
+static void vmi__win_heads(vmi_instance *vmi, vmi__win *w, const vmi__pe *pe) {
+    uint64_t va;
+    if (!w->ps_head && vmi_ksym(vmi, "PsActiveProcessHead", &va) == VMI_OK) w->ps_head = va;
+    if (!w->mod_head && vmi_ksym(vmi, "PsLoadedModuleList", &va) == VMI_OK) w->mod_head = va;
+    if (!w->mod_head) vmi__win_find_mod_head(vmi, w, pe);
+    if (!w->ps_head) vmi__win_head_from_system(vmi, w, pe);
+    vmi__win_found_sym(vmi, "PsActiveProcessHead", w->ps_head);
+    vmi__win_found_sym(vmi, "PsLoadedModuleList", w->mod_head);
+    vmi__win_found_sym(vmi, "KdDebuggerDataBlock", w->kdbg);
+}
+
+/* System's DirectoryTableBase is the kernel's root: prefer it to one a
+   register gave (a user process's) once the process list is readable. */
+static void vmi__win_system_root(vmi_instance *vmi, vmi__win *w, uint64_t kernbase) {
+    uint64_t first, ep, dtb;
+    vmi_paging p = vmi->paging;
+    if (!w->ps_head || vmi__kptr(vmi, w->ps_head, &first) != VMI_OK) return;
+    ep = w->sysproc ? w->sysproc : first - (uint64_t)w->off[VMI__WE_LINKS];
+    if (!w->sysproc) w->sysproc = ep;
+    if (vmi__kread(vmi, ep + (uint64_t)w->off[VMI__WE_DTB], w->ptr, &dtb) != VMI_OK || !dtb || dtb == p.dtb) return;
+    p.dtb = dtb;
+    if (vmi__win_root_ok(vmi, &p, kernbase)) vmi_set_paging(vmi, &p);
+}
+
+/* ---- vmi_os_init for Windows ---------------------------------------------- */
+
+static void vmi__win_kdbg_apply(vmi__win *w, const vmi__kdbg *k) {
+    if (!w->ps_head) w->ps_head = k->procs;
+    if (!w->mod_head) w->mod_head = k->mods;
+}
+
+/* ntoskrnl by every route there is. */
+static int vmi__win_find_kernel(vmi_instance *vmi, vmi__win *w, const vmi__kdbg *k, vmi__pe *pe) {
+    uint64_t first, base;
+    char err[VMI__ERR_MAX];
+    int ok = 0;
+    memcpy(err, vmi->err, sizeof err);
+    if (k && vmi__win_is_kernel(vmi, k->kernbase, pe)) ok = 1;
+    if (!ok && w->dump_mods && vmi__kptr(vmi, w->dump_mods, &first) == VMI_OK &&
+        vmi__kptr(vmi, first + vmi__win_fixed_layout[w->ptr == 8].ldr_base, &base) == VMI_OK && vmi__win_is_kernel(vmi, base, pe))
+        ok = 1; /* the first loaded module is the kernel */
+    if (!ok && w->cfg_kbase && vmi__win_is_kernel(vmi, w->cfg_kbase, pe)) ok = 1;
+    if (!ok && w->cfg_kdvb && vmi__kread(vmi, w->cfg_kdvb + 0x10, w->ptr, &base) == VMI_OK && vmi__win_is_kernel(vmi, base, pe))
+        ok = 1; /* DBGKD_GET_VERSION64.KernBase */
+    if (!ok && w->stub_entry) ok = vmi__win_scan_back(vmi, w->stub_entry, pe);
+    if (!ok) ok = vmi__win_from_regs(vmi, pe);
+    memcpy(vmi->err, err, sizeof err);
+    return ok;
+}
+
+static void vmi__win_describe(vmi_instance *vmi, const vmi__pe *pe, const vmi__pe_cv *cv) {
+    vmi_os_info *o = &vmi->os;
+    o->os = VMI_OS_WINDOWS;
+    o->kernel_base = pe->base;
+    o->kdbg = vmi->win->kdbg;
+    snprintf(o->pdb_name, sizeof o->pdb_name, "%s", cv->pdb);
+    snprintf(o->pdb_id, sizeof o->pdb_id, "%s", cv->id);
+    snprintf(o->release, sizeof o->release, "Windows build %u", o->build);
+    snprintf(o->version, sizeof o->version, "Windows NT %u.%u build %u %s, kernel %s (%s)", pe->os_major, pe->os_minor,
+             o->build, pe->is64 ? "x64" : "x86", cv->pdb[0] ? cv->pdb : "without a CodeView record",
+             cv->id[0] ? cv->id : "no PDB id");
+}
+
+/* NtBuildNumber (0xF0000000 marks a free build), else the dump header's. */
+static void vmi__win_build(vmi_instance *vmi) {
+    uint64_t va, v;
+    if (vmi_ksym(vmi, "NtBuildNumber", &va) == VMI_OK && vmi__kread(vmi, va, 4, &v) == VMI_OK) vmi->os.build = (uint32_t)(v & 0xffff);
+    if (!vmi->os.build) vmi->os.build = vmi->win->dump_build;
+}
+
+static vmi_status vmi__win_kernel(vmi_instance *vmi, vmi__win *w, vmi__kdbg *k, int have_k) {
+    vmi__pe pe;
+    vmi__pe_cv cv;
+    uint64_t pa, avail;
+    size_t nexp = 0;
+    char exp_err[VMI__ERR_MAX];
+    vmi_status st;
+    w->ptr = vmi_addr_width(vmi);
+    if (!vmi__win_find_kernel(vmi, w, have_k ? k : NULL, &pe))
+        return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "Windows: ntoskrnl's image not found (no KDBG, start block or kernel-mode register)");
+    w->image_size = pe.size;
+    if (w->cfg_sysproc >= (w->ptr == 8 ? 0xffff800000000000ull : 0x80000000ull)) w->sysproc = w->cfg_sysproc; /* a VA */
+    vmi__pe_codeview(vmi, &pe, &cv);
+    w->isf_ok = vmi__win_isf_matches(vmi, &cv);
+    vmi->os.os = VMI_OS_WINDOWS; /* from here vmi_ksym leaves a Windows ISF's RVAs alone */
+    if ((st = vmi__win_symbols(vmi, &pe, &nexp, exp_err, sizeof exp_err)) != VMI_OK) return st;
+    vmi->profile_slide = pe.base;
+    if (exp_err[0])
+        snprintf(vmi->os.symbols_source, sizeof vmi->os.symbols_source, "exports unreadable (%.60s)%s", exp_err,
+                 w->isf_ok ? ", ISF symbols" : "");
+    else
+        snprintf(vmi->os.symbols_source, sizeof vmi->os.symbols_source, "ntoskrnl exports (%zu)%s", nexp,
+                 w->isf_ok ? " and ISF symbols" : "");
+    vmi->os.nsymbols = vmi->ksyms->count;
+    vmi->os.ntypes = vmi__types_count(vmi->types);
+    vmi__win_build(vmi);
+    if (have_k && k->pa && vmi__translate(vmi, vmi->paging.dtb, k->kernbase, &pa, &avail) == VMI_OK)
+        w->kdbg = vmi__win_image_va(vmi, &pe, k->pa);
+    if (!have_k && (have_k = vmi__win_kdbg_symbol(vmi, w, k, pe.base)) == 0) have_k = vmi__win_kdbg_in_image(vmi, w, &pe, k);
+    if (have_k) vmi__win_kdbg_apply(w, k);
+    if (!w->kdbg && pe.is64 && vmi->os.build >= 9200 && !w->kdbg_note[0])
+        snprintf(w->kdbg_note, sizeof w->kdbg_note, "KDBG encoded (Windows 8+): lists from exports and profile");
+    vmi__win_offsets(vmi, w, &cv);
+    vmi__win_heads(vmi, w, &pe);
+    if (!w->offsets_err[0] && !w->ps_head)
+        snprintf(w->offsets_err, sizeof w->offsets_err, "Windows: PsActiveProcessHead not found (%s)",
+                 w->kdbg_note[0] ? w->kdbg_note : "no KDBG, no symbol");
+    if (!w->offsets_err[0]) vmi__win_system_root(vmi, w, pe.base);
+    vmi__win_describe(vmi, &pe, &cv);
+    vmi->os.kernel_pa_offset = vmi__translate(vmi, vmi->paging.dtb, pe.base, &pa, &avail) == VMI_OK ? pe.base - pa : 0;
+    return VMI_OK;
+}
+
+static void vmi__win_sources(vmi_instance *vmi, const vmi__win *w, int have_k) {
+    char *s = vmi->os.os_source;
+    if (w->dump_bits && !w->stub) snprintf(s, 96, "crash dump header%s", have_k ? ", KDBG" : "");
+    else if (have_k && w->kdbg) snprintf(s, 96, "KDBG at 0x%llx%s", (unsigned long long)w->kdbg, w->encoded ? " (decoded)" : "");
+    else if (w->kdbg_note[0]) snprintf(s, 96, "%s", w->kdbg_note);
+    else snprintf(s, 96, "ntoskrnl found by its export directory");
+}
+
+/* Everything but what a LibVMI config gave, for a fresh vmi_os_init. */
+static void vmi__win_reset(vmi__win *w) {
+    vmi__win keep = *w;
+    size_t i;
+    memset(w, 0, sizeof *w);
+    for (i = 0; i < VMI__WE_COUNT; i++) w->off[i] = -1, w->cfg[i] = keep.cfg[i];
+    w->cfg_kdvb = keep.cfg_kdvb, w->cfg_sysproc = keep.cfg_sysproc;
+    w->cfg_kdbg = keep.cfg_kdbg, w->cfg_kbase = keep.cfg_kbase;
+}
+
+/* A failed attempt leaves the instance as it found it, for Linux. */
+static void vmi__win_undo(vmi_instance *vmi, const vmi_paging *paging, const vmi_os_info *os) {
+    if (vmi->ksyms && vmi->ksyms->source && !strcmp(vmi->ksyms->source, "exports")) {
+        vmi__symtab_free(vmi, vmi->ksyms);
+        vmi->ksyms = NULL;
+    }
+    vmi->paging = *paging;
+    vmi__paging_changed(vmi);
+    vmi->os = *os;
+    vmi->profile_slide = 0;
+}
+
+/* Windows; *seen says whether anything Windows-like was there. */
+static vmi_status vmi__win_os_init(vmi_instance *vmi, int *seen) {
+    vmi__win *w = vmi__win_get(vmi);
+    vmi__kdbg_scan scan;
+    vmi__kdbg k;
+    vmi_paging saved = vmi->paging;
+    vmi_os_info os = vmi->os;
+    vmi_status st;
+    unsigned i;
+    int have_k = 0;
+    *seen = 0;
+    if (!w) return vmi__fail(vmi, VMI_ERR_NOMEM, "Windows state");
+    vmi__win_reset(w);
+    vmi__win_dump_header(vmi, w);
+    vmi__win_low_stub(vmi, w);
+    memset(&scan, 0, sizeof scan);
+    memset(&k, 0, sizeof k);
+    if (!w->dump_bits && !w->stub) /* else the kernel's own pages are searched, later */
+        vmi__scan_phys(vmi, "KDBG", 4, 4, vmi__kdbg_hit, &scan);
+    *seen = w->dump_bits || w->stub || scan.n || scan.rejected || w->cfg_kdvb || w->cfg[VMI__WE_LINKS] >= 0 ||
+            (vmi->types && vmi->types->os == VMI__OS_WINDOWS);
+    if (!*seen) return VMI_ERR_NOT_FOUND;
+    st = VMI_ERR_NO_PAGING;
+    for (i = 0; i < scan.n && st != VMI_OK; i++) /* the first KDBG whose kernel translates */
+        if ((st = vmi__win_paging(vmi, w, &scan.found[i])) == VMI_OK) k = scan.found[i], have_k = 1;
+    if (st != VMI_OK) st = vmi__win_paging(vmi, w, NULL);
+    if (st != VMI_OK && scan.rejected)
+        st = vmi__fail(vmi, st, "Windows: the KDBG block at pa 0x%llx is damaged (Size 0x%x) and no start block or dump header gives a page-table root",
+                       (unsigned long long)scan.rejected_pa, (unsigned)vmi__le_pa32(vmi, scan.rejected_pa + 0x14));
+    if (st == VMI_OK && have_k) vmi__win_kdbg_apply(w, &k);
+    if (st == VMI_OK) {
+        if (!w->ps_head) w->ps_head = w->dump_ps;
+        if (!w->mod_head) w->mod_head = w->dump_mods;
+        st = vmi__win_kernel(vmi, w, &k, have_k);
+    }
+    if (st != VMI_OK) {
+        vmi__win_undo(vmi, &saved, &os);
+        return st;
+    }
+    vmi__win_sources(vmi, w, have_k);
+    return VMI_OK;
+}
+
+/* ---- views ------------------------------------------------------------------ */
+
+static vmi_status vmi__win_ready(vmi_instance *vmi) {
+    if (vmi->os.os != VMI_OS_WINDOWS || !vmi->win)
+        return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "no Windows kernel found (call vmi_os_init first)");
+    if (vmi->win->offsets_err[0]) return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "%s", vmi->win->offsets_err);
+    return VMI_OK;
+}
+
+static vmi_status vmi__win_process(vmi_instance *vmi, uint64_t ep, vmi_process *p) {
+    const vmi__win *w = vmi->win;
+    uint64_t v;
+    memset(p, 0, sizeof *p);
+    p->task = ep;
+    if (vmi__kread(vmi, ep + (uint64_t)w->off[VMI__WE_PID], w->ptr, &v) != VMI_OK) return VMI_ERR_NOT_PRESENT;
+    p->pid = p->tgid = (int64_t)v;
+    p->ppid = (int64_t)vmi__win_field(vmi, ep, VMI__WE_PPID, w->ptr);
+    if (w->off[VMI__WE_NAME] >= 0)
+        vmi_read_va(vmi, vmi->paging.dtb, ep + (uint64_t)w->off[VMI__WE_NAME], p->name, 15, NULL);
+    p->name[15] = 0;
+    p->dtb = vmi__win_field(vmi, ep, VMI__WE_DTB, w->ptr);
+    p->peb = vmi__win_field(vmi, ep, VMI__WE_PEB, w->ptr);
+    p->create_time = vmi__win_field(vmi, ep, VMI__WE_CREATE, 8);
+    p->threads = (uint32_t)vmi__win_field(vmi, ep, VMI__WE_THREADS, 4);
+    p->kernel_thread = p->peb == 0;
+    p->state = 'R';
+    return VMI_OK;
+}
+
+typedef struct vmi__win_walk {
+    vmi_process_fn pfn;
+    vmi_module_fn mfn;
+    void *user;
+    uint64_t dtb;
+} vmi__win_walk;
+
+static int vmi__win_proc_node(vmi_instance *vmi, uint64_t node, void *user) {
+    vmi__win_walk *ww = (vmi__win_walk *)user;
+    vmi_process p;
+    if (vmi__win_process(vmi, node - (uint64_t)vmi->win->off[VMI__WE_LINKS], &p) != VMI_OK) return 0;
+    return ww->pfn(ww->user, &p);
+}
+
+static vmi_status vmi__win_foreach_process(vmi_instance *vmi, vmi_process_fn fn, void *user) {
+    vmi__win_walk ww;
+    vmi_status st;
+    if ((st = vmi__win_ready(vmi)) != VMI_OK) return st;
+    memset(&ww, 0, sizeof ww);
+    ww.pfn = fn, ww.user = user;
+    vmi__tick(vmi);
+    return vmi__list_walk(vmi, vmi->win->ps_head, VMI__WIN_MAX_PROCS, vmi__win_proc_node, &ww);
+}
+
+/* One (K)LDR_DATA_TABLE_ENTRY, read in address space `dtb`. */
+static int vmi__win_ldr_node(vmi_instance *vmi, uint64_t node, void *user) {
+    vmi__win_walk *ww = (vmi__win_walk *)user;
+    const vmi__win_fixed *fx = vmi__win_fix(vmi);
+    vmi_module m;
+    uint64_t v = 0;
+    memset(&m, 0, sizeof m);
+    m.addr = node;
+    vmi__read_le_va(vmi, ww->dtb, node + fx->ldr_base, vmi->win->ptr, &m.base);
+    vmi__read_le_va(vmi, ww->dtb, node + fx->ldr_size, 4, &v);
+    m.size = v;
+    vmi__win_ustr(vmi, ww->dtb, node + fx->ldr_name, m.name, sizeof m.name, NULL);
+    vmi__win_ustr(vmi, ww->dtb, node + fx->ldr_full, m.path, sizeof m.path, NULL);
+    return ww->mfn(ww->user, &m);
+}
+
+static vmi_status vmi__win_foreach_module(vmi_instance *vmi, vmi_module_fn fn, void *user) {
+    vmi__win_walk ww;
+    if (vmi->os.os != VMI_OS_WINDOWS || !vmi->win)
+        return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "no Windows kernel found (call vmi_os_init first)");
+    if (!vmi->win->mod_head) return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "PsLoadedModuleList not found");
+    memset(&ww, 0, sizeof ww);
+    ww.mfn = fn, ww.user = user, ww.dtb = vmi->paging.dtb;
+    vmi__tick(vmi);
+    return vmi__list_walk(vmi, vmi->win->mod_head, VMI__WIN_MAX_MODULES, vmi__win_ldr_node, &ww);
+}
+
+/* A pointer of the PEB (or what it points to) in the process's space. */
+static vmi_status vmi__win_peb_ptr(vmi_instance *vmi, const vmi_process *p, uint64_t va, uint64_t *out) {
+    vmi_status st = vmi__read_le_va(vmi, p->dtb, va, vmi->win->ptr, out);
+    if (st == VMI_OK && !*out) st = vmi__fail(vmi, VMI_ERR_NOT_FOUND, "pid %lld: NULL at 0x%llx in its PEB", (long long)p->pid, (unsigned long long)va);
+    return st;
+}
+
+static vmi_status vmi__win_check_user(vmi_instance *vmi, const vmi_process *p) {
+    vmi_status st = vmi__win_ready(vmi);
+    if (st == VMI_OK && !p->peb)
+        st = vmi__fail(vmi, VMI_ERR_NOT_FOUND, "pid %lld (%s) has no PEB (a kernel process)", (long long)p->pid, p->name);
+    return st;
+}
+
+static vmi_status vmi__win_foreach_dll(vmi_instance *vmi, const vmi_process *p, vmi_module_fn fn, void *user) {
+    vmi__win_walk ww;
+    uint64_t ldr;
+    vmi_status st;
+    if ((st = vmi__win_check_user(vmi, p)) != VMI_OK ||
+        (st = vmi__win_peb_ptr(vmi, p, p->peb + vmi__win_fix(vmi)->peb_ldr, &ldr)) != VMI_OK)
+        return st;
+    memset(&ww, 0, sizeof ww);
+    ww.mfn = fn, ww.user = user, ww.dtb = p->dtb;
+    vmi__tick(vmi);
+    return vmi__list_walk_in(vmi, p->dtb, ldr + vmi__win_fix(vmi)->ldr_list, VMI__WIN_MAX_DLLS, vmi__win_ldr_node, &ww);
+}
+
+/* RTL_USER_PROCESS_PARAMETERS' UNICODE_STRING at `member`. */
+static vmi_status vmi__win_param(vmi_instance *vmi, const vmi_process *p, unsigned member, char *buf, size_t cap, size_t *len) {
+    uint64_t params;
+    vmi_status st;
+    if ((st = vmi__win_check_user(vmi, p)) != VMI_OK ||
+        (st = vmi__win_peb_ptr(vmi, p, p->peb + vmi__win_fix(vmi)->peb_params, &params)) != VMI_OK)
+        return st;
+    return vmi__win_ustr(vmi, p->dtb, params + member, buf, cap, len);
+}
+
+/* The kernel's copy: SeAuditProcessCreationInfo.ImageFileName points at an
+   OBJECT_NAME_INFORMATION (a UNICODE_STRING, "\Device\HarddiskVolume..."). */
+static vmi_status vmi__win_audit_path(vmi_instance *vmi, const vmi_process *p, char *buf, size_t cap, size_t *len) {
+    uint64_t oni;
+    vmi_status st;
+    if (vmi->win->off[VMI__WE_AUDIT] < 0) return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "no SeAuditProcessCreationInfo offset");
+    if ((st = vmi__kptr(vmi, p->task + (uint64_t)vmi->win->off[VMI__WE_AUDIT], &oni)) != VMI_OK) return st;
+    if (!oni) return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "pid %lld: no audit image name", (long long)p->pid);
+    return vmi__win_ustr(vmi, vmi->paging.dtb, oni, buf, cap, len);
+}
+
+/* ---- public API: one entry point per view, dispatching on the OS --------- */
+
+/* Windows first: its signs (a dump header, the start block, a KDBG tag)
+   are cheap to look for; Linux's kallsyms recovery is not. */
+VMI_API vmi_status vmi_os_init(vmi_instance *vmi) {
+    vmi_status st;
+    char werr[VMI__ERR_MAX];
+    int seen = 0;
+    VMI_ASSERT(vmi);
+    st = vmi__win_os_init(vmi, &seen);
+    if (st == VMI_OK || !seen) return st == VMI_OK ? st : vmi__lx_os_init(vmi);
+    memcpy(werr, vmi->err, sizeof werr);
+    if (vmi__lx_os_init(vmi) == VMI_OK) return VMI_OK;
+    return vmi__fail(vmi, st, "%s", werr);
+}
+
+VMI_API vmi_status vmi_foreach_process(vmi_instance *vmi, int threads, vmi_process_fn fn, void *user) {
+    VMI_ASSERT(vmi && fn);
+    if (vmi->os.os == VMI_OS_WINDOWS) return vmi__win_foreach_process(vmi, fn, user);
+    return vmi__lx_foreach_process(vmi, threads, fn, user);
+}
+
+VMI_API vmi_status vmi_foreach_module(vmi_instance *vmi, vmi_module_fn fn, void *user) {
+    VMI_ASSERT(vmi && fn);
+    if (vmi->os.os == VMI_OS_WINDOWS) return vmi__win_foreach_module(vmi, fn, user);
+    return vmi__lx_foreach_module(vmi, fn, user);
+}
+
+/* Windows: the CommandLine UNICODE_STRING as one UTF-8 string. */
+VMI_API vmi_status vmi_process_cmdline(vmi_instance *vmi, const vmi_process *p, char *buf, size_t cap, size_t *len) {
+    VMI_ASSERT(vmi && p && (buf || !cap));
+    if (vmi->os.os != VMI_OS_WINDOWS) return vmi__lx_cmdline(vmi, p, buf, cap, len);
+    if (len) *len = 0;
+    if (!cap) return vmi__fail(vmi, VMI_ERR_ARG, "vmi_process_cmdline: zero-sized buffer");
+    return vmi__win_param(vmi, p, vmi__win_fix(vmi)->params_cmd, buf, cap, len);
+}
+
+VMI_API vmi_status vmi_process_image_path(vmi_instance *vmi, const vmi_process *p, char *buf, size_t cap, size_t *len) {
+    vmi_status st;
+    VMI_ASSERT(vmi && p && buf);
+    if (len) *len = 0;
+    if (!cap) return vmi__fail(vmi, VMI_ERR_ARG, "vmi_process_image_path: zero-sized buffer");
+    buf[0] = 0;
+    if (vmi->os.os != VMI_OS_WINDOWS) return vmi__fail(vmi, VMI_ERR_UNSUPPORTED, "image paths are a Windows view");
+    st = p->peb ? vmi__win_param(vmi, p, vmi__win_fix(vmi)->params_image, buf, cap, len) : VMI_ERR_NOT_FOUND;
+    if (st == VMI_OK && buf[0]) return st;
+    return vmi__win_audit_path(vmi, p, buf, cap, len);
+}
+
+VMI_API vmi_status vmi_foreach_dll(vmi_instance *vmi, const vmi_process *p, vmi_module_fn fn, void *user) {
+    VMI_ASSERT(vmi && p && fn);
+    if (vmi->os.os != VMI_OS_WINDOWS) return vmi__fail(vmi, VMI_ERR_UNSUPPORTED, "loaded-image lists are a Windows view");
+    return vmi__win_foreach_dll(vmi, p, fn, user);
+}
+
 /* >>events ================================================================= */
 /* The backend keeps the armed events (chained through next__) and says which
    one a stop belongs to; the core checks them, counts hits, calls back, and
@@ -6438,6 +7890,7 @@ VMI_API void vmi_close(vmi_instance *vmi) {
     if (vmi->psyms) vmi__symtab_free(vmi, vmi->psyms);
     vmi__free(vmi, vmi->vmcoreinfo);
     vmi__free(vmi, vmi->lx);
+    vmi__free(vmi, vmi->win);
     vmi->alloc.free(vmi, vmi->alloc.user);
 }
 

@@ -57,6 +57,7 @@ static const char cli_usage_text[] =
     "       vmi write     TARGET ADDR HEXBYTES --write [--phys | --dtb X | --kernel | --pid N] [options]\n"
     "       vmi ps        TARGET [--threads] [options]\n"
     "       vmi modules   TARGET [options]\n"
+    "       vmi dlls      TARGET --pid N [options]\n"
     "       vmi sym       TARGET NAME|ADDR [options]\n"
     "       vmi syms      TARGET [options]\n"
     "       vmi dmesg     TARGET [options]\n"
@@ -743,6 +744,25 @@ static void cli_text_found(const char *label, const char *value, const char *sou
     putchar('\n');
 }
 
+/* Which kernel this is and which PDB describes it (a symbol server's
+   NAME/ID/NAME path). */
+static void cli_info_windows_text(const vmi_os_info *os)
+{
+    char v[160];
+    snprintf(v, sizeof v, "0x%" PRIx64, os->kernel_base);
+    cli_text_found("ntoskrnl", v, NULL);
+    snprintf(v, sizeof v, "%u", os->build);
+    cli_text_found("build", v, NULL);
+    if (os->kdbg)
+        snprintf(v, sizeof v, "0x%" PRIx64, os->kdbg);
+    else
+        snprintf(v, sizeof v, "not found");
+    cli_text_found("kdbg", v, NULL);
+    snprintf(v, sizeof v, "%s %s", os->pdb_name[0] ? os->pdb_name : "unknown",
+             os->pdb_id[0] ? os->pdb_id : "");
+    cli_text_found("pdb", v, NULL);
+}
+
 static void cli_info_os_text(const cli *c)
 {
     const vmi_os_info *os = vmi_os_get_info(c->vmi);
@@ -764,6 +784,8 @@ static void cli_info_os_text(const cli *c)
     cli_text_found("types", v, os->types_source);
     cli_text_found("os paging", vmi_paging_mode_name(vmi_get_paging(c->vmi)->mode),
                    os->paging_source);
+    if (os->os == VMI_OS_WINDOWS)
+        cli_info_windows_text(os);
 }
 
 static void cli_info_text(cli *c)
@@ -857,6 +879,16 @@ static void cli_info_os_json(cli *c)
     cli_json_os_str(c, "symbols_source", os->symbols_source);
     cli_json_os_str(c, "types_source", os->types_source);
     cli_json_os_str(c, "paging_source", os->paging_source);
+    if (ok && os->os == VMI_OS_WINDOWS) {
+        cli_json_hex(j, "kernel_base", os->kernel_base);
+        if (os->kdbg)
+            cli_json_hex(j, "kdbg", os->kdbg);
+        else
+            cli_json_str(j, "kdbg", NULL);
+        cli_json_os_str(c, "pdb_name", os->pdb_name);
+        cli_json_os_str(c, "pdb_id", os->pdb_id);
+        cli_json_num(j, "build", os->build);
+    }
     cli_json_error(j, c->os_status, ok ? NULL : c->os_error);
     cli_json_close(j, '}');
 }
@@ -1293,6 +1325,14 @@ static void cli_json_cmdline(cli_json *j, const char *buf, long len)
     cli_json_close(j, ']');
 }
 
+/* Windows: the image's full path, "" when it cannot be read. */
+static void cli_image_path(cli *c, const vmi_process *p, char *buf, size_t cap)
+{
+    vmi_status st = vmi_process_image_path(c->vmi, p, buf, cap, NULL);
+    if (st != VMI_OK && st != VMI_ERR_LIMIT)
+        buf[0] = 0;
+}
+
 static void cli_ps_json(cli *c, const vmi_process *p, const char *cmd, long len)
 {
     cli_json *j = &c->json;
@@ -1312,13 +1352,23 @@ static void cli_ps_json(cli *c, const vmi_process *p, const char *cmd, long len)
     cli_json_key(j, "kernel_thread");
     fputs(p->kernel_thread ? "true" : "false", j->out);
     cli_json_cmdline(j, cmd, len);
+    if (vmi_os_get_info(c->vmi)->os == VMI_OS_WINDOWS) {
+        char path[520];
+        cli_image_path(c, p, path, sizeof path);
+        cli_json_hex(j, "peb", p->peb);
+        cli_json_num(j, "create_time", p->create_time);
+        cli_json_str(j, "path", path);
+    }
     cli_json_close(j, '}');
 }
 
-/* Text lines are cut at the terminal's width (80 columns when stdout is no
-   terminal), as ps does. */
+/* Text lines are cut at the terminal's width (COLUMNS when set, else 80
+   columns when stdout is no terminal), as ps does. */
 static size_t cli_columns(void)
 {
+    const char *env = getenv("COLUMNS");
+    if (env && *env >= '1' && *env <= '9' && strlen(env) < 6)
+        return (size_t)atoi(env);
 #if defined(__unix__) && defined(TIOCGWINSZ)
     struct winsize ws;
     if (ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
@@ -1352,6 +1402,40 @@ static void cli_ps_text(const vmi_process *p, const char *cmd, long len, size_t 
     putchar('\n');
 }
 
+/* A FILETIME (100 ns since 1601) as UTC "YYYY-MM-DD HH:MM:SS"; the date
+   from the day count by the proleptic Gregorian calendar (no gmtime: the
+   year may be anything a hostile guest writes). */
+static void cli_filetime(uint64_t ft, char *out, size_t cap)
+{
+    uint64_t secs = ft / 10000000u, days = secs / 86400u, era, doe, yoe, doy, mp;
+    uint64_t z = days + 584694u; /* days from 0000-03-01 to 1601-01-01 */
+    era = z / 146097u;
+    doe = z - era * 146097u;
+    yoe = (doe - doe / 1460u + doe / 36524u - doe / 146096u) / 365u;
+    doy = doe - (365u * yoe + yoe / 4u - yoe / 100u);
+    mp = (5u * doy + 2u) / 153u;
+    snprintf(out, cap, "%04" PRIu64 "-%02" PRIu64 "-%02" PRIu64 " %02" PRIu64 ":%02" PRIu64 ":%02" PRIu64,
+             yoe + era * 400u + (mp >= 10u), mp < 10u ? mp + 3u : mp - 9u, doy - (153u * mp + 2u) / 5u + 1u,
+             secs / 3600u % 24u, secs / 60u % 60u, secs % 60u);
+}
+
+/* Windows: PID PPID NAME DTB EPROCESS CREATE (UTC) PATH. */
+static void cli_ps_windows_text(cli *c, const vmi_process *p, size_t width)
+{
+    char line[1024], path[520], created[72];
+    cli_image_path(c, p, path, sizeof path);
+    if (p->create_time)
+        cli_filetime(p->create_time, created, sizeof created);
+    else
+        snprintf(created, sizeof created, "%19s", "-");
+    snprintf(line, sizeof line, "%6" PRId64 " %6" PRId64 " %-15s 0x%012" PRIx64 " 0x%016" PRIx64 " %s %s",
+             p->pid, p->ppid, p->name, p->dtb, p->task, created, path);
+    if (width < sizeof line)
+        line[width] = 0;
+    cli_put_safe(stdout, line);
+    putchar('\n');
+}
+
 static int cli_cmd_ps(cli *c)
 {
     cli_vec v = {NULL, 0, 0, sizeof(vmi_process), 0};
@@ -1361,14 +1445,20 @@ static int cli_cmd_ps(cli *c)
     int rc = cli_walk(c, cli_walk_processes, &v, "process list");
     if (rc == CLI_OK && !(buf = (char *)malloc(CLI_CMDLINE_MAX + 1)))
         rc = cli_error(CLI_FAIL, "out of memory", "ps");
+    int windows = rc == CLI_OK && vmi_os_get_info(c->vmi)->os == VMI_OS_WINDOWS;
     if (rc == CLI_OK && cli_has(c, CLI_OPT_JSON))
         cli_json_open(&c->json, NULL, '[');
+    else if (windows)
+        printf("%-.*s\n", (int)width,
+               "   PID   PPID NAME            DTB            EPROCESS           CREATED (UTC)       PATH");
     else if (rc == CLI_OK)
         printf("%-.*s\n", (int)width, "   PID   PPID   TGID   UID S THREADS      START NAME             CMDLINE");
     for (i = 0, p = (const vmi_process *)v.items; rc == CLI_OK && i < v.n; i++) {
-        long len = cli_cmdline(c, &p[i], buf);
+        long len = windows && !cli_has(c, CLI_OPT_JSON) ? 0 : cli_cmdline(c, &p[i], buf);
         if (cli_has(c, CLI_OPT_JSON))
             cli_ps_json(c, &p[i], buf, len);
+        else if (windows)
+            cli_ps_windows_text(c, &p[i], width);
         else
             cli_ps_text(&p[i], buf, len, width);
     }
@@ -1379,35 +1469,63 @@ static int cli_cmd_ps(cli *c)
     return rc;
 }
 
-static int cli_cmd_modules(cli *c)
+/* modules and dlls: one table of images. */
+static int cli_print_modules(cli *c, const cli_vec *v, int rc)
 {
-    cli_vec v = {NULL, 0, 0, sizeof(vmi_module), 0};
     const vmi_module *m;
     size_t i;
-    int rc = cli_walk(c, cli_walk_modules, &v, "module list");
+    int windows = rc == CLI_OK && vmi_os_get_info(c->vmi)->os == VMI_OS_WINDOWS;
     if (rc == CLI_OK && cli_has(c, CLI_OPT_JSON))
         cli_json_open(&c->json, NULL, '[');
     else if (rc == CLI_OK)
-        printf("%-24s %-18s %10s %s\n", "NAME", "BASE", "SIZE", "STRUCT MODULE");
-    for (i = 0, m = (const vmi_module *)v.items; rc == CLI_OK && i < v.n; i++) {
+        printf("%-24s %-18s %10s %s\n", "NAME", "BASE", "SIZE", windows ? "LDR ENTRY          PATH" : "STRUCT MODULE");
+    for (i = 0, m = (const vmi_module *)v->items; rc == CLI_OK && i < v->n; i++) {
         if (cli_has(c, CLI_OPT_JSON)) {
             cli_json_open(&c->json, NULL, '{');
             cli_json_str(&c->json, "name", m[i].name);
             cli_json_hex(&c->json, "base", m[i].base);
             cli_json_num(&c->json, "size", m[i].size);
             cli_json_hex(&c->json, "addr", m[i].addr);
+            if (windows)
+                cli_json_str(&c->json, "path", m[i].path);
             cli_json_close(&c->json, '}');
         } else {
             cli_put_safe(stdout, m[i].name);
-            printf("%*s 0x%016" PRIx64 " %10" PRIu64 " 0x%016" PRIx64 "\n",
+            printf("%*s 0x%016" PRIx64 " %10" PRIu64 " 0x%016" PRIx64 "%s",
                    (int)(strlen(m[i].name) < 24 ? 24 - strlen(m[i].name) : 0), "", m[i].base,
-                   m[i].size, m[i].addr);
+                   m[i].size, m[i].addr, windows ? " " : "\n");
+            if (windows) {
+                cli_put_safe(stdout, m[i].path);
+                putchar('\n');
+            }
         }
     }
     if (rc == CLI_OK && cli_has(c, CLI_OPT_JSON))
         cli_json_close(&c->json, ']');
-    free(v.items);
+    free(v->items);
     return rc;
+}
+
+static int cli_cmd_modules(cli *c)
+{
+    cli_vec v = {NULL, 0, 0, sizeof(vmi_module), 0};
+    return cli_print_modules(c, &v, cli_walk(c, cli_walk_modules, &v, "module list"));
+}
+
+/* dlls --pid N: the process's loaded images (Windows: its PEB loader list). */
+static vmi_status cli_walk_dlls(cli *c, cli_vec *v)
+{
+    vmi_process p;
+    vmi_status st = vmi_process_by_pid(c->vmi, (int64_t)c->pid, &p);
+    return st == VMI_OK ? vmi_foreach_dll(c->vmi, &p, cli_collect_module, v) : st;
+}
+
+static int cli_cmd_dlls(cli *c)
+{
+    cli_vec v = {NULL, 0, 0, sizeof(vmi_module), 0};
+    if (!cli_has(c, CLI_OPT_PID))
+        return cli_usage("dlls needs --pid");
+    return cli_print_modules(c, &v, cli_walk(c, cli_walk_dlls, &v, "DLL list"));
 }
 
 /* One record as dmesg prints it: every line of its text with the time. */
@@ -2225,6 +2343,7 @@ static const cli_cmd cli_cmds[] = {
     {"write", 3, "TARGET ADDR HEXBYTES", CLI_COMMON | CLI_SPACE, CLI_OS_NO, cli_cmd_write},
     {"ps", 1, "TARGET", CLI_COMMON | CLI_BIT(CLI_OPT_THREADS), CLI_OS_NEEDED, cli_cmd_ps},
     {"modules", 1, "TARGET", CLI_COMMON, CLI_OS_NEEDED, cli_cmd_modules},
+    {"dlls", 1, "TARGET --pid N", CLI_COMMON | CLI_BIT(CLI_OPT_PID), CLI_OS_NEEDED, cli_cmd_dlls},
     {"sym", 2, "TARGET NAME|ADDR", CLI_COMMON, CLI_OS_NEEDED, cli_cmd_sym},
     {"syms", 1, "TARGET", CLI_COMMON, CLI_OS_NEEDED, cli_cmd_syms},
     {"dmesg", 1, "TARGET", CLI_COMMON, CLI_OS_NEEDED, cli_cmd_dmesg},

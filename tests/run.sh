@@ -86,6 +86,13 @@ for t in test_paging test_mem test_cache test_file test_types; do
     step "$t" "$B/unit/$t"
     step "$t-asan-ubsan" "$B/unit-san/$t"
 done
+# The synthetic Windows images (tests/windows/synth.py, ~3 GB): made again
+# only when the generator changed. Wine's PE files come with them.
+WINE=tests/guests/.cache/debs/libwine_8.0~repack-4
+W64=${WINE}_amd64/usr/lib/x86_64-linux-gnu/wine W32=${WINE}_i386/usr/lib/i386-linux-gnu/wine
+step windows-images sh -c "[ '$B/windows/READY' -nt tests/windows/synth.py ] || python3 tests/windows/synth.py --out '$B/windows'"
+step test_windows "$B/unit/test_windows" "$W64" "$W32" "$B/windows"
+step test_windows-asan-ubsan "$B/unit-san/test_windows" "$W64" "$W32" "$B/windows"
 step cli sh tests/cli/test_cli.sh "$B/vmi" "$B/cli-scratch"
 if [ "$mode" = all ]; then
     step fuzz-smoke sh tests/fuzz/run.sh "$B/fuzz" "${FUZZ_SECONDS:-10}"
@@ -96,6 +103,7 @@ if [ "$mode" = all ]; then
     step xen-sim-asan-ubsan "$B/xensim/test_xen_sim-san" "$B/guests/x86_64"
     step xen-sim-dlopen "$B/xensim/test_xen_sim_dlopen" "$B/guests/x86_64"
     step xen-sim-cli-ps sh tests/xen/test_cli_ps.sh "$B" "$B/guests/x86_64"
+    step windows-cli python3 tests/windows/test_windows.py --vmi "$B/vmi" --san "$B/vmi-san" --images "$B/windows"
     step guests python3 tests/guests/test_guests.py --vmi "$B/vmi" --out "$B/guests"
     step guests-linux python3 tests/guests/test_linux.py --vmi "$B/vmi" --out "$B/guests"
     step profiles python3 tests/guests/test_profiles.py --vmi "$B/vmi" --out "$B/guests"

@@ -1751,6 +1751,60 @@ static void test_garbage(void)
     }
 }
 
+/* Windows transition PTEs (Windows Internals, 7th ed., ch. 5 "Page files"
+   and MMPTE_TRANSITION in the public PDB layouts): P=0, Transition (bit 11)
+   set, Prototype (bit 10) clear: the frame still holds the page. Resolved
+   only under VMI_PAGING_WIN_TRANSITION; a prototype or a plain not-present
+   entry stays unmapped. */
+static void test_transition(void)
+{
+    static const struct { vmi_paging_mode mode; const char *name; } modes[] = {
+        {VMI_PAGING_LEGACY, "legacy"}, {VMI_PAGING_PAE, "pae"}, {VMI_PAGING_IA32E, "ia32e"}};
+    size_t m;
+    for (m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+        guest g;
+        vmi_instance *vmi;
+        uint64_t root, pt, va = 0x00401000, pa_t = 0x77000, pa_p = 0x78000, got = 0;
+        int legacy = modes[m].mode == VMI_PAGING_LEGACY, pae = modes[m].mode == VMI_PAGING_PAE;
+        test_context("transition PTEs, %s", modes[m].name);
+        g_init(&g);
+        g_add(&g, 0, 1 * MIB);
+        g.next = 0x10000;
+        pt = g_alloc(&g, 4096);
+        if (legacy) {
+            root = g_alloc(&g, 4096);
+            w32(&g, root + 4 * (va >> 22), (uint32_t)pt | 0x7);
+            w32(&g, pt + 4 * ((va >> 12) & 0x3ff), (uint32_t)pa_t | 0x800 | 0x60);        /* transition */
+            w32(&g, pt + 4 * (((va >> 12) + 1) & 0x3ff), (uint32_t)pa_p | 0xc00);        /* prototype */
+            w32(&g, pt + 4 * (((va >> 12) + 2) & 0x3ff), (uint32_t)pa_p);                /* demand zero-ish */
+        } else {
+            uint64_t pd = g_alloc(&g, 4096);
+            if (pae) {
+                root = g_alloc(&g, 4096);
+                w64(&g, root, pd | 1);
+            } else {
+                uint64_t pdpt = g_alloc(&g, 4096);
+                root = g_alloc(&g, 4096);
+                w64(&g, root, pdpt | 7);
+                w64(&g, pdpt, pd | 7);
+            }
+            w64(&g, pd + 8 * ((va >> 21) & 0x1ff), pt | 7);
+            w64(&g, pt + 8 * ((va >> 12) & 0x1ff), pa_t | 0x800 | 0x60);
+            w64(&g, pt + 8 * (((va >> 12) + 1) & 0x1ff), pa_p | 0xc00);
+            w64(&g, pt + 8 * (((va >> 12) + 2) & 0x1ff), pa_p);
+        }
+        vmi = g_open(&g, modes[m].mode, root, 0, 0);
+        XL_ERR(vmi, root, va, ST(VMI_ERR_NOT_PRESENT)); /* Linux: a swap entry, not a frame */
+        set_paging(vmi, modes[m].mode, root, 0, VMI_PAGING_WIN_TRANSITION);
+        XL(vmi, root, va + 0x123, pa_t + 0x123);
+        XL_ERR(vmi, root, va + 0x1000, ST(VMI_ERR_NOT_PRESENT));
+        XL_ERR(vmi, root, va + 0x2000, ST(VMI_ERR_NOT_PRESENT));
+        CHECK_ST(vmi_translate(vmi, root, va, &got), VMI_OK);
+        vmi_close(vmi);
+        g_free(&g);
+    }
+}
+
 int main(void)
 {
     test_legacy();
@@ -1767,5 +1821,6 @@ int main(void)
     test_processes();
     test_off_and_regs();
     test_garbage();
+    test_transition();
     return test_summary();
 }
