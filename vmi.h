@@ -469,12 +469,16 @@ typedef struct vmi_process {
 } vmi_process;
 /* Return nonzero to stop. */
 typedef int (*vmi_process_fn)(void *user, const vmi_process *p);
-/* Every process (thread-group leaders); with threads != 0 every thread. */
+/* Every process (thread-group leaders); with threads != 0 every thread.
+   Windows: with threads, each process is followed by its threads (pid =
+   the thread id, tgid = the process id, task = the ETHREAD). */
 VMI_API vmi_status vmi_foreach_process(vmi_instance *vmi, int threads, vmi_process_fn fn, void *user);
 VMI_API vmi_status vmi_process_by_pid(vmi_instance *vmi, int64_t pid, vmi_process *out);
 VMI_API vmi_status vmi_pid_to_dtb(vmi_instance *vmi, int64_t pid, uint64_t *dtb);
 /* The task a vCPU runs in kernel mode (x86_64: the per-CPU current_task
-   through GS; AArch64: SP_EL0), e.g. inside an event callback. */
+   through GS; AArch64: SP_EL0), e.g. inside an event callback. Windows:
+   the process its current thread runs in (KPCR through GS or, on x86, FS;
+   x64 also in user mode, through KERNEL_GS_BASE), pid = the process's. */
 VMI_API vmi_status vmi_current_process(vmi_instance *vmi, uint32_t vcpu, vmi_process *out);
 /* The command line from the process's own memory, arguments separated by
    NUL as in /proc/PID/cmdline; *len counts the bytes. */
@@ -575,7 +579,7 @@ struct vmi_event {
     uint64_t hits;    /* counted by the core */
     struct vmi_event *next__; /* the armed list (kept by the backend): do not touch */
     int armed__;
-    uint64_t pa__;    /* breakpoints: addr's guest-physical address when the core could
+    uint64_t pa__;    /* breakpoints, watchpoints: addr's guest-physical address when the core could
                          translate it, else all ones (for backends that patch memory) */
 };
 
@@ -712,7 +716,8 @@ typedef struct vmi__v2p_entry {
     uint64_t tag;   /* vpn | VMI__V2P_VALID */
     uint64_t pfn;
     uint32_t flags;
-    uint32_t shift; /* log2 of the real (possibly large) page size */
+    uint32_t span;  /* bytes physically contiguous from the page's start: to the
+                       end of a large page, or of a run of table entries */
 } vmi__v2p_entry;
 
 #define VMI__V2P_VALID (1ull << 63)
@@ -1170,7 +1175,7 @@ static const vmi__v2p_entry *vmi__v2p_lookup(vmi_instance *vmi, uint64_t dtb, ui
 }
 
 static void vmi__v2p_insert(vmi_instance *vmi, uint64_t dtb, uint64_t vpn, uint64_t pfn,
-                            uint32_t shift, uint32_t flags) {
+                            uint32_t span, uint32_t flags) {
     vmi__v2p_entry *set = vmi__v2p_set(vmi, dtb, vpn), *e = NULL;
     unsigned w;
     for (w = 0; w < VMI__V2P_WAYS && !e; w++)
@@ -1179,7 +1184,7 @@ static void vmi__v2p_insert(vmi_instance *vmi, uint64_t dtb, uint64_t vpn, uint6
     e->dtb = dtb;
     e->tag = vpn | VMI__V2P_VALID;
     e->pfn = pfn;
-    e->shift = shift;
+    e->span = span;
     e->flags = flags;
     vmi->v2p_last = *e;
 }
@@ -1237,12 +1242,6 @@ static void vmi__fmt_levels(vmi__fmt *f, unsigned page_shift, unsigned stride, u
         f->bits[i] = (uint8_t)stride;
     }
     f->bits[0] = (uint8_t)(va_bits - f->shift[0]);
-}
-
-/* Top tables are aligned to their size, at least 32 bytes. */
-static uint64_t vmi__align_root(const vmi__fmt *f, uint64_t root) {
-    uint64_t bytes = ((uint64_t)f->esize) << f->bits[0];
-    return root & ~((bytes < 32 ? 32 : bytes) - 1);
 }
 
 static uint64_t vmi__fmt_va(const vmi__fmt *f, uint64_t raw) {
@@ -1324,10 +1323,15 @@ static int vmi__decode_x86(const vmi__fmt *f, unsigned l, uint64_t e, vmi__entry
 }
 
 /* >>paging-arm ============================================================= */
-#ifndef VMI_NO_ARM
 /* AArch64 with TCR_EL1: T0SZ 5:0, TG0 15:14, T1SZ 21:16, TG1 31:30,
    TBI0 37, TBI1 38. Upper-half addresses walk from the kernel's TTBR1. */
 #define VMI__TCR_DEFAULT (16ull | (16ull << 16) | (2ull << 30))
+#ifndef VMI_NO_ARM
+/* Top tables are aligned to their size, at least 32 bytes. */
+static uint64_t vmi__align_root(const vmi__fmt *f, uint64_t root) {
+    uint64_t bytes = ((uint64_t)f->esize) << f->bits[0];
+    return root & ~((bytes < 32 ? 32 : bytes) - 1);
+}
 
 static vmi_status vmi__fmt_aarch64(const vmi_paging *p, uint64_t dtb, int upper, vmi__fmt *f) {
     uint64_t tcr = p->tcr ? p->tcr : VMI__TCR_DEFAULT;
@@ -1595,34 +1599,66 @@ static uint64_t vmi__key_dtb(const vmi_instance *vmi, uint64_t dtb, uint64_t va)
     return vmi->upper_from && va >= vmi->upper_from ? vmi->paging.dtb : dtb;
 }
 
-/* Translation through the V2P cache. *avail: bytes from va to the end of
-   its page, all physically contiguous. */
-static vmi_status vmi__translate(vmi_instance *vmi, uint64_t dtb, uint64_t va, uint64_t *pa, uint64_t *avail) {
+/* Bytes physically contiguous from w->va, up to `want` when the walk ended
+   in the last level: the entries after its leaf lie side by side in the
+   same table, so reading on beats a translation per page. The run stops
+   where a per-page translation would differ: another table, an entry that
+   is not a leaf, another frame; or at other rights (an entry holds one set). */
+static uint64_t vmi__walk_run(vmi_instance *vmi, const vmi__fmt *f, const vmi_walk *w, uint64_t want) {
+    unsigned l = f->nlevels - 1u, reach = f->shift[l] + f->bits[l];
+    uint64_t avail = w->page_size - (w->va & (w->page_size - 1)), table = w->levels[l].table_pa;
+    vmi__entry d0, d;
+    if (w->nlevels != f->nlevels || avail >= want) return avail;
+    vmi__decode(f, l, w->levels[l].entry, &d0);
+    while (avail < want) {
+        uint64_t va = w->va + avail, at, e, size;
+        if ((va ^ w->va) >> reach) break; /* another table (or wrapped) */
+        at = table + ((va >> f->shift[l]) & ((1ull << f->bits[l]) - 1)) * f->esize;
+        if (vmi__read_entry(vmi, f, at, &e) != VMI_OK || vmi__decode(f, l, e, &d) != VMI__E_LEAF ||
+            d.set != d0.set || d.clear != d0.clear)
+            break;
+        size = 1ull << d.shift;
+        if ((d.addr | (va & (size - 1))) != w->pa + avail) break;
+        avail += size - (va & (size - 1));
+    }
+    return avail;
+}
+
+/* Translation through the V2P cache. *avail: bytes from va on, physically
+   contiguous, at least to the end of its page. A miss with `want` beyond
+   the page caches the run vmi__walk_run finds, so the next read of these
+   bytes costs one lookup, not one per page (at most 1 GiB: the largest
+   page, or one last-level table's reach). */
+static vmi_status vmi__translate_run(vmi_instance *vmi, uint64_t dtb, uint64_t va, uint64_t want, uint64_t *pa,
+                                     uint64_t *avail) {
     const vmi__v2p_entry *e;
-    uint64_t v = va;
+    uint64_t v = va, off = va & (VMI__PAGE_SIZE - 1);
     vmi__fmt f;
     vmi_walk w;
     vmi_status st;
     dtb = vmi__key_dtb(vmi, dtb, va);
     if ((e = vmi__v2p_lookup(vmi, dtb, va >> VMI__PAGE_SHIFT)) != NULL) {
         vmi->stats.v2p_hits++;
-        *pa = (e->pfn << VMI__PAGE_SHIFT) | (va & (VMI__PAGE_SIZE - 1));
-        *avail = (1ull << e->shift) - (va & ((1ull << e->shift) - 1));
+        *pa = (e->pfn << VMI__PAGE_SHIFT) | off;
+        *avail = e->span - off;
         return VMI_OK;
     }
     if (vmi->paging.mode == VMI_PAGING_OFF) {
         *pa = va;
-        *avail = VMI__PAGE_SIZE - (va & (VMI__PAGE_SIZE - 1));
+        *avail = VMI__PAGE_SIZE - off;
         return VMI_OK;
     }
     vmi->stats.v2p_misses++;
     if ((st = vmi__fmt_for(vmi, dtb, &v, &f)) != VMI_OK) return st;
     if ((st = vmi__walk(vmi, &f, v, &w)) != VMI_OK) return st;
-    vmi__v2p_insert(vmi, dtb, va >> VMI__PAGE_SHIFT, w.pa >> VMI__PAGE_SHIFT,
-                    vmi__log2(w.page_size), w.flags);
     *pa = w.pa;
-    *avail = w.page_size - (w.pa & (w.page_size - 1));
+    *avail = vmi__walk_run(vmi, &f, &w, want);
+    vmi__v2p_insert(vmi, dtb, va >> VMI__PAGE_SHIFT, w.pa >> VMI__PAGE_SHIFT, (uint32_t)(*avail + off), w.flags);
     return VMI_OK;
+}
+
+static vmi_status vmi__translate(vmi_instance *vmi, uint64_t dtb, uint64_t va, uint64_t *pa, uint64_t *avail) {
+    return vmi__translate_run(vmi, dtb, va, 0, pa, avail);
 }
 
 VMI_API vmi_status vmi_translate(vmi_instance *vmi, uint64_t dtb, uint64_t va, uint64_t *pa) {
@@ -1752,11 +1788,12 @@ static vmi_status vmi__access_va(vmi_instance *vmi, uint64_t dtb, uint64_t va, u
     while (got < len) {
         uint64_t pa, avail;
         size_t n, d = 0;
-        if ((st = vmi__translate(vmi, dtb, va + got, &pa, &avail)) != VMI_OK) break;
+        if ((st = vmi__translate_run(vmi, dtb, va + got, len - got, &pa, &avail)) != VMI_OK) break;
         n = (size_t)vmi__min64(len - got, avail);
         while (got + n < len) { /* physically contiguous pages become one copy */
             uint64_t pa2, avail2;
-            if (vmi__translate(vmi, dtb, va + got + n, &pa2, &avail2) != VMI_OK || pa2 != pa + n) break;
+            if (vmi__translate_run(vmi, dtb, va + got + n, len - got - n, &pa2, &avail2) != VMI_OK || pa2 != pa + n)
+                break;
             n += (size_t)vmi__min64(len - got - n, avail2);
         }
         st = rbuf ? vmi__read_pa(vmi, pa, rbuf + got, n, &d) : vmi__write_pa(vmi, pa, wbuf + got, n, &d);
@@ -1771,9 +1808,9 @@ VMI_API vmi_status vmi_read_va(vmi_instance *vmi, uint64_t dtb, uint64_t va, voi
     const vmi__v2p_entry *e = &vmi->v2p_last;
     VMI_ASSERT(vmi && (buf || !len));
     vmi__tick(vmi);
-    /* hot path: the page of the last translation, inside one mapped range */
+    /* hot path: within the span of the last translation, inside one mapped range */
     if (e->tag == ((va >> VMI__PAGE_SHIFT) | VMI__V2P_VALID) && e->dtb == vmi__key_dtb(vmi, dtb, va) &&
-        len <= VMI__PAGE_SIZE - (va & (VMI__PAGE_SIZE - 1))) {
+        len <= e->span - (va & (VMI__PAGE_SIZE - 1))) {
         const uint8_t *host = vmi__host_span(vmi, (e->pfn << VMI__PAGE_SHIFT) | (va & (VMI__PAGE_SIZE - 1)), len);
         if (host) {
             vmi->stats.v2p_hits++;
@@ -3767,8 +3804,11 @@ static void vmi__isf_out_enums(vmi__isf_out *o) {
 /* Writes an ISF (Volatility3 schema 6.2.0) of every type and the given
    symbols. Typedefs have no place in ISF: descriptors name what they stand
    for. write() returns 0 on success; a failure gives VMI_ERR_IO. */
-static vmi_status vmi__types_write_isf(const vmi__types *t, const char *const *sym_names, const uint64_t *sym_addrs,
-                                       size_t nsyms, int (*write_fn)(void *user, const char *s, size_t n), void *user) {
+/* os_meta: the metadata's OS member (`"windows":{"pdb":{...}}`), NULL for
+   an empty one named by t->os. */
+static vmi_status vmi__types_write_isf(const vmi__types *t, const char *os_meta, const char *const *sym_names,
+                                            const uint64_t *sym_addrs, size_t nsyms,
+                                            int (*write_fn)(void *user, const char *s, size_t n), void *user) {
     vmi__isf_out o;
     size_t i;
     int n = 0, ns = 0;
@@ -3781,9 +3821,14 @@ static vmi_status vmi__types_write_isf(const vmi__types *t, const char *const *s
     if (!o.buf) return VMI_ERR_NOMEM;
     vmi__isf_puts(&o, "{\"metadata\":{\"format\":\"6.2.0\",\"producer\":{\"name\":\"vmi.h\",\"version\":\"");
     vmi__isf_puts(&o, VMI_VERSION_STRING);
-    vmi__isf_puts(&o, t->os == VMI__OS_WINDOWS ? "\"},\"windows\":{}},\n"
-                      : t->os == VMI__OS_MAC   ? "\"},\"mac\":{}},\n"
-                      : t->os == VMI__OS_LINUX ? "\"},\"linux\":{}},\n" : "\"}},\n");
+    if (os_meta) {
+        vmi__isf_puts(&o, "\"},");
+        vmi__isf_puts(&o, os_meta);
+        vmi__isf_puts(&o, "},\n");
+    } else
+        vmi__isf_puts(&o, t->os == VMI__OS_WINDOWS ? "\"},\"windows\":{}},\n"
+                          : t->os == VMI__OS_MAC   ? "\"},\"mac\":{}},\n"
+                          : t->os == VMI__OS_LINUX ? "\"},\"linux\":{}},\n" : "\"}},\n");
     vmi__isf_puts(&o, "\"base_types\":{");
     n = vmi__isf_out_base_types(&o);
     if (vmi__types_get(t, VMI__NS_ORD, "pointer", 7) == VMI__NONE) {
@@ -4783,29 +4828,43 @@ VMI_API vmi_status vmi_foreach_ksym(vmi_instance *vmi, vmi_ksym_fn fn, void *use
     return VMI_OK;
 }
 
+static int vmi__win_isf_meta(vmi_instance *vmi, char *buf, size_t cap, uint64_t *base, uint64_t *size,
+                             vmi__types **empty); /* >>windows */
+
+/* Windows writes what Volatility3's Windows ISFs hold: symbols as RVAs
+   from the kernel base (those outside the image are left out) and the
+   PDB's GUID, age and name, which tie the file to this kernel. With no
+   profile loaded the types are the base types alone. */
 VMI_API vmi_status vmi_write_isf(vmi_instance *vmi, int (*write_fn)(void *user, const char *s, size_t n), void *user) {
     const vmi__symtab *s = vmi->ksyms ? vmi->ksyms : vmi->psyms;
     size_t i, n = vmi__symtab_count(s);
     const char **names;
-    uint64_t *addrs;
+    uint64_t *addrs, kbase = 0, ksize = 0;
+    vmi__types *empty = NULL;
+    char meta[256];
+    int win = vmi->os.os == VMI_OS_WINDOWS && vmi__win_isf_meta(vmi, meta, sizeof meta, &kbase, &ksize, &empty);
     vmi_status st;
-    if (!vmi->types) return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "no type information to export");
+    if (!vmi->types && !empty) return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "no type information to export");
     names = (const char **)vmi__alloc(vmi, (n + 1) * sizeof *names);
     addrs = (uint64_t *)vmi__alloc(vmi, (n + 1) * sizeof *addrs);
     if (!names || !addrs) {
         vmi__free(vmi, (void *)names);
         vmi__free(vmi, addrs);
+        if (empty) vmi__types_free(empty);
         return vmi__fail(vmi, VMI_ERR_NOMEM, "ISF export of %zu symbols", n);
     }
     /* ISF symbols are link-time addresses: take the KASLR offset out. */
     for (i = 0; i < n; i++) {
         char type;
         vmi__symtab_get(s, i, &names[i], &addrs[i], &type);
-        if (type != 'A' && type != 'a') addrs[i] -= vmi->os.kaslr_offset;
+        if (win && addrs[i] - kbase >= ksize) names[i] = NULL;
+        else if (win) addrs[i] -= kbase;
+        else if (type != 'A' && type != 'a') addrs[i] -= vmi->os.kaslr_offset;
     }
-    st = vmi__types_write_isf(vmi->types, names, addrs, n, write_fn, user);
+    st = vmi__types_write_isf(vmi->types ? vmi->types : empty, win ? meta : NULL, names, addrs, n, write_fn, user);
     vmi__free(vmi, (void *)names);
     vmi__free(vmi, addrs);
+    if (empty) vmi__types_free(empty);
     return st == VMI_OK ? st : vmi__fail(vmi, st, "ISF export failed");
 }
 
@@ -5201,13 +5260,14 @@ static vmi_status vmi__current_task(vmi_instance *vmi, const vmi_regs *r, uint64
     return vmi__kptr(vmi, base + off, task);
 }
 
+static vmi_status vmi__win_current(vmi_instance *vmi, uint32_t vcpu, vmi_process *out); /* >>windows */
+
 VMI_API vmi_status vmi_current_process(vmi_instance *vmi, uint32_t vcpu, vmi_process *out) {
     vmi_regs regs;
     uint64_t task;
     vmi_status st;
     memset(out, 0, sizeof *out);
-    if (vmi->os.os == VMI_OS_WINDOWS)
-        return vmi__fail(vmi, VMI_ERR_UNSUPPORTED, "the current process of a vCPU is a Linux view for now");
+    if (vmi->os.os == VMI_OS_WINDOWS) return vmi__win_current(vmi, vcpu, out);
     if ((st = vmi__lx_ready(vmi)) != VMI_OK || (st = vmi_get_regs(vmi, vcpu, &regs)) != VMI_OK ||
         (st = vmi__current_task(vmi, &regs, &task)) != VMI_OK)
         return st;
@@ -6498,8 +6558,13 @@ static vmi_status vmi__pe_codeview(vmi_instance *vmi, const vmi__pe *pe, vmi__pe
    kernel-mode RIP, the IDT), and on 32-bit x86 the page directory that maps
    itself (non-PAE: PDE 0x300 points at the directory; PAE: the fourth page
    directory's entries 0-3 point at the four directories, mapping them at
-   0xC0600000). The kernel image is the PE whose export directory names it
-   ntoskrnl; its CodeView record says which PDB describes it.
+   0xC0600000), and on x64 the PML4 with a self-referencing entry in its
+   upper half (any index: randomized since Windows 10 1607). A root found
+   without a kernel VA is checked by finding ntoskrnl in its kernel half; a
+   register root without the kernel (a KVA-shadow user root) is replaced so.
+   With no sign at all (Windows 8+ encodes KDBG) the self-map search runs
+   after Linux's failed. The kernel image is the PE whose export directory
+   names it ntoskrnl; its CodeView record says which PDB describes it.
 
    Offsets: a Volatility3 ISF of that PDB (checked by GUID and age: an ISF
    of another build is refused for the views, and os_info says so), else a
@@ -6511,6 +6576,7 @@ static vmi_status vmi__pe_codeview(vmi_instance *vmi, const vmi__pe *pe, vmi__pe
 #define VMI__WIN_MAX_PROCS (1u << 20)
 #define VMI__WIN_MAX_MODULES 65536u
 #define VMI__WIN_MAX_DLLS 16384u
+#define VMI__WIN_MAX_THREADS 65536u /* per process */
 #define VMI__WIN_SCAN_BACK (32u << 20) /* bytes scanned below a kernel VA for ntoskrnl's MZ */
 #define VMI__WIN_MAX_SYMS (1u << 22)
 #define VMI__KDBG_TAG 0x4742444bu     /* 'KDBG' */
@@ -6539,6 +6605,34 @@ static const vmi__win_layout vmi__win_layouts[] = {
     {7600, 7601, 4, {0x18, 0xb4, 0xb8, 0x140, 0x16c, 0x1a8, 0xa0, 0x198, 0x1ec}, "Windows 7 SP1 x86"},
 };
 
+/* Threads and processors: KPCR.Self, the KPRCB inside the KPCR,
+   KPRCB.CurrentThread, KTHREAD.ApcState, KAPC_STATE.Process,
+   EPROCESS.ThreadListHead, ETHREAD.Cid, ETHREAD.ThreadListEntry. From the
+   Vergilius Project's pages of _KPCR, _KPRCB, _KTHREAD, _KAPC_STATE,
+   _EPROCESS and _ETHREAD for these builds (vergiliusproject.com/kernels/
+   x64/Windows 7 | 2008R2/SP1, x64/Windows 10 | 2016/2004 20H1, x86/
+   Windows 7 | 2008R2/SP1), which print Microsoft's PDBs. */
+enum {
+    VMI__WT_PCR_SELF, VMI__WT_PCR_PRCB, VMI__WT_PRCB_THREAD, VMI__WT_APC, VMI__WT_APC_PROCESS, VMI__WT_HEAD,
+    VMI__WT_CID, VMI__WT_LINK, VMI__WT_COUNT
+};
+static const char *const vmi__win_tmembers[2][VMI__WT_COUNT][2] = {
+    {{"_KPCR", "SelfPcr"}, {"_KPCR", "PrcbData"}, {"_KPRCB", "CurrentThread"}, {"_KTHREAD", "ApcState"},
+     {"_KAPC_STATE", "Process"}, {"_EPROCESS", "ThreadListHead"}, {"_ETHREAD", "Cid"}, {"_ETHREAD", "ThreadListEntry"}},
+    {{"_KPCR", "Self"}, {"_KPCR", "Prcb"}, {"_KPRCB", "CurrentThread"}, {"_KTHREAD", "ApcState"},
+     {"_KAPC_STATE", "Process"}, {"_EPROCESS", "ThreadListHead"}, {"_ETHREAD", "Cid"}, {"_ETHREAD", "ThreadListEntry"}}};
+
+typedef struct vmi__win_tlayout {
+    uint32_t build_lo, build_hi, ptr;
+    int16_t off[VMI__WT_COUNT];
+} vmi__win_tlayout;
+
+static const vmi__win_tlayout vmi__win_tlayouts[] = {
+    {7600, 7601, 8, {0x18, 0x180, 0x8, 0x50, 0x20, 0x308, 0x3b0, 0x420}},
+    {19041, 19045, 8, {0x18, 0x180, 0x8, 0x98, 0x20, 0x5e0, 0x478, 0x4e8}},
+    {7600, 7601, 4, {0x1c, 0x120, 0x4, 0x40, 0x10, 0x188, 0x22c, 0x268}},
+};
+
 /* Heads of structures that have kept their layout since NT 5 on each
    word size: (K)LDR_DATA_TABLE_ENTRY, PEB, PEB_LDR_DATA,
    RTL_USER_PROCESS_PARAMETERS, UNICODE_STRING. */
@@ -6555,10 +6649,13 @@ static const vmi__win_fixed vmi__win_fixed_layout[2] = {
 
 struct vmi__win {
     int64_t off[VMI__WE_COUNT];  /* -1: unknown */
+    int64_t th[VMI__WT_COUNT];   /* threads and processors, -1: unknown */
     int64_t cfg[VMI__WE_COUNT];  /* from a LibVMI config, -1: not given */
     uint64_t cfg_kdvb, cfg_sysproc, cfg_kdbg, cfg_kbase; /* win_kdvb (VA), win_sysproc (VA or PA), win_kdbg (RVA), win_ntoskrnl_va */
     uint64_t ps_head, mod_head, kdbg, sysproc, stub_entry;
     uint64_t dump_dtb, dump_ps, dump_mods, dump_kdbg;
+    uint64_t scan_kbase; /* ntoskrnl found by scanning a candidate root's kernel half */
+    vmi__pe_cv cv;       /* the kernel's CodeView record (PDB name, GUID, age) */
     uint32_t ptr, image_size, dump_build;
     int dump_bits, dump_pae, stub, isf_ok, encoded;
     char kdbg_note[64];
@@ -6569,6 +6666,7 @@ static vmi__win *vmi__win_get(vmi_instance *vmi) {
     size_t i;
     if (vmi->win || !(vmi->win = (vmi__win *)vmi__alloc(vmi, sizeof *vmi->win))) return vmi->win;
     for (i = 0; i < VMI__WE_COUNT; i++) vmi->win->off[i] = vmi->win->cfg[i] = -1;
+    for (i = 0; i < VMI__WT_COUNT; i++) vmi->win->th[i] = -1;
     return vmi->win;
 }
 
@@ -6840,7 +6938,50 @@ static int vmi__kdbg_hit(vmi_instance *vmi, uint64_t pa, const uint8_t *at, size
     return s->n == sizeof s->found / sizeof s->found[0];
 }
 
-/* A candidate root is right when the kernel base translates to an MZ. */
+static int vmi__win_is_kernel(vmi_instance *vmi, uint64_t va, vmi__pe *pe);
+
+/* Where ntoskrnl lies when nothing names it: x64 kernels since Windows 7
+   load it in the PML4 slot of 0xfffff800`00000000 (with hal and, from
+   Windows 10, the boot drivers); 32-bit ones above 2 GiB, below the page
+   tables' self-map at 0xC0000000. Bounded by tables walked and images opened. */
+#define VMI__WIN_KSLOT_LO 0xfffff80000000000ull
+#define VMI__WIN_KSLOT_HI 0xfffff87fffffffffull
+#define VMI__WIN_KSCAN_TABLES 4096u
+#define VMI__WIN_KSCAN_IMAGES 4096u
+
+typedef struct vmi__win_kscan {
+    vmi_instance *vmi;
+    vmi__pe pe;
+    uint32_t budget; /* MZ pages still to open */
+    uint64_t found;
+} vmi__win_kscan;
+
+static int vmi__win_kscan_page(void *user, const vmi_page *pg) {
+    vmi__win_kscan *s = (vmi__win_kscan *)user;
+    uint64_t off;
+    for (off = 0; off < pg->size && !s->found && s->budget; off += VMI__PAGE_SIZE) {
+        uint8_t mz[2];
+        if (vmi__read_pa(s->vmi, pg->pa + off, mz, 2, NULL) != VMI_OK || mz[0] != 'M' || mz[1] != 'Z') continue;
+        s->budget--;
+        if (vmi__win_is_kernel(s->vmi, pg->va + off, &s->pe)) s->found = pg->va + off;
+    }
+    return s->found || !s->budget;
+}
+
+/* ntoskrnl by its export directory, in the kernel half of the current root. */
+static uint64_t vmi__win_kernel_scan(vmi_instance *vmi) {
+    vmi__win_kscan s;
+    int wide = vmi_addr_width(vmi) == 8;
+    memset(&s, 0, sizeof s);
+    s.vmi = vmi;
+    s.budget = VMI__WIN_KSCAN_IMAGES;
+    vmi_foreach_page(vmi, vmi->paging.dtb, wide ? VMI__WIN_KSLOT_LO : 0x80000000ull,
+                     wide ? VMI__WIN_KSLOT_HI : 0xbfffffffull, VMI__WIN_KSCAN_TABLES, vmi__win_kscan_page, &s);
+    return s.found;
+}
+
+/* A candidate root is right when the kernel base translates to an MZ; with
+   no kernel base, when ntoskrnl turns up in its kernel half. */
 static int vmi__win_root_ok(vmi_instance *vmi, const vmi_paging *p, uint64_t kva) {
     vmi_paging saved = vmi->paging;
     uint8_t mz[2] = {0, 0};
@@ -6849,7 +6990,8 @@ static int vmi__win_root_ok(vmi_instance *vmi, const vmi_paging *p, uint64_t kva
     memcpy(err, vmi->err, sizeof err);
     vmi->paging = *p;
     vmi__paging_changed(vmi);
-    ok = vmi_read_va(vmi, p->dtb, kva, mz, 2, NULL) == VMI_OK && mz[0] == 'M' && mz[1] == 'Z';
+    if (!kva && (kva = vmi__win_kernel_scan(vmi)) != 0 && vmi->win) vmi->win->scan_kbase = kva;
+    ok = kva && vmi_read_va(vmi, p->dtb, kva, mz, 2, NULL) == VMI_OK && mz[0] == 'M' && mz[1] == 'Z';
     vmi->paging = saved;
     vmi__paging_changed(vmi);
     memcpy(vmi->err, err, sizeof err);
@@ -6944,6 +7086,35 @@ static int vmi__win_selfmap(vmi_instance *vmi, uint64_t kva, int pae_first) {
     return 0;
 }
 
+/* x64 without a root: Windows maps the PML4 into itself through one entry
+   of the upper half (0x1ED up to Windows 10 1511, a random one since 1607),
+   present and writable. Only pages whose kernel-image slot is present are
+   looked at (one read each), then their upper half. */
+static int vmi__win_selfmap64(vmi_instance *vmi, uint64_t kva) {
+    size_t r;
+    uint8_t half[VMI__PAGE_SIZE / 2];
+    for (r = 0; r < vmi->be.nranges; r++) {
+        const vmi_mem_range *rg = &vmi->be.ranges[r];
+        uint64_t page;
+        for (page = (rg->pa + 0xfff) & ~0xfffull; page + VMI__PAGE_SIZE <= rg->pa + rg->size; page += VMI__PAGE_SIZE) {
+            uint64_t e;
+            unsigned i;
+            if (vmi__read_le_pa(vmi, page + ((VMI__WIN_KSLOT_LO >> 39) & 0x1ff) * 8, 8, &e) != VMI_OK || !(e & 1) ||
+                vmi__read_pa(vmi, page + sizeof half, half, sizeof half, NULL) != VMI_OK)
+                continue;
+            for (i = 0; i < 256; i++) {
+                char how[64];
+                e = vmi__le(half + 8 * i, 8);
+                if ((e & 0x000ffffffffff000ull) != page || (e & 0x83) != 0x03) continue;
+                snprintf(how, sizeof how, "self-referencing PML4 entry 0x%x", 256 + i);
+                if (vmi__win_try_root(vmi, page, 64, 0, kva, how)) return 1;
+                break; /* one self-map per root */
+            }
+        }
+    }
+    return 0;
+}
+
 /* The MZ of ntoskrnl at or below va: its export directory names it. */
 static int vmi__win_is_kernel(vmi_instance *vmi, uint64_t va, vmi__pe *pe) {
     char name[32];
@@ -7003,12 +7174,17 @@ static uint64_t vmi__win_image_va(vmi_instance *vmi, const vmi__pe *pe, uint64_t
 static vmi_status vmi__win_paging(vmi_instance *vmi, vmi__win *w, const vmi__kdbg *k) {
     uint64_t kva = k ? k->kernbase : 0, dtb;
     int pae = w->dump_bits == 32 ? w->dump_pae : k ? k->pae : 1, bits = w->dump_bits ? w->dump_bits : k ? k->bits : 0;
+    vmi_paging regs = vmi->paging;
     if (vmi->paging.mode > VMI_PAGING_OFF) {
-        if (kva && !vmi__win_root_ok(vmi, &vmi->paging, kva))
-            return vmi__fail(vmi, VMI_ERR_NO_PAGING, "KDBG's kernel base does not translate");
-        vmi->paging.flags |= VMI_PAGING_WIN_TRANSITION;
-        vmi__set_source(vmi->os.paging_source, "vCPU 0 registers");
-        return VMI_OK;
+        /* A root without the kernel is a KVA-shadow user root (or PTI's):
+           the search below finds the kernel's. */
+        if (vmi__win_root_ok(vmi, &vmi->paging, kva)) {
+            vmi->paging.flags |= VMI_PAGING_WIN_TRANSITION;
+            vmi__set_source(vmi->os.paging_source, "vCPU 0 registers");
+            return VMI_OK;
+        }
+        if (!bits) bits = (int)vmi_addr_width(vmi) * 8;
+        if (bits == 32 && !w->dump_bits && !k) pae = vmi->paging.mode == VMI_PAGING_PAE;
     }
     if (w->dump_dtb && w->stub && !kva) {
         vmi__win_set_paging(vmi, VMI_PAGING_IA32E, w->dump_dtb, "low-memory start block PML4");
@@ -7026,7 +7202,18 @@ static vmi_status vmi__win_paging(vmi_instance *vmi, vmi__win *w, const vmi__kdb
                             w->dump_dtb, "crash dump DirectoryTableBase");
         return VMI_OK;
     }
-    if (kva && bits == 32 && vmi__win_selfmap(vmi, kva, pae)) return VMI_OK;
+    if (bits != 32 && vmi__win_selfmap64(vmi, kva)) return VMI_OK;
+    if (bits != 64 && vmi__win_selfmap(vmi, kva, pae)) return VMI_OK;
+    if (regs.mode > VMI_PAGING_OFF && !kva) { /* the registers' root, for the kernel-mode RIP and IDT to try */
+        vmi->paging = regs;
+        vmi->paging.flags |= VMI_PAGING_WIN_TRANSITION;
+        vmi__paging_changed(vmi);
+        vmi__set_source(vmi->os.paging_source, "vCPU 0 registers");
+        return VMI_OK;
+    }
+    if (regs.mode > VMI_PAGING_OFF)
+        return vmi__fail(vmi, VMI_ERR_NO_PAGING, "KDBG's kernel base 0x%llx does not translate", (unsigned long long)kva);
+    if (!kva) return vmi__fail(vmi, VMI_ERR_NO_PAGING, "Windows: no page-table root maps ntoskrnl (no self-map found)");
     return vmi__fail(vmi, VMI_ERR_NO_PAGING, "Windows: no page-table root translates the kernel base 0x%llx",
                      (unsigned long long)kva);
 }
@@ -7140,6 +7327,23 @@ static const char *vmi__win_layout_for(vmi_instance *vmi, vmi__win *w) {
         return L->name;
     }
     return NULL;
+}
+
+/* Thread and processor offsets: the built-in table, the ISF over it. */
+static void vmi__win_thread_offsets(vmi_instance *vmi, vmi__win *w) {
+    size_t i, l;
+    uint64_t bits, size;
+    uint32_t width;
+    for (i = 0; i < VMI__WT_COUNT; i++) w->th[i] = -1;
+    for (l = 0; l < sizeof vmi__win_tlayouts / sizeof vmi__win_tlayouts[0]; l++) {
+        const vmi__win_tlayout *L = &vmi__win_tlayouts[l];
+        if (vmi->os.build >= L->build_lo && vmi->os.build <= L->build_hi && L->ptr == w->ptr)
+            for (i = 0; i < VMI__WT_COUNT; i++) w->th[i] = L->off[i];
+    }
+    for (i = 0; w->isf_ok && i < VMI__WT_COUNT; i++) {
+        const char *const *m = vmi__win_tmembers[w->ptr == 8][i];
+        if (vmi__types_member(vmi->types, m[0], m[1], &bits, &width, &size) == VMI_OK) w->th[i] = (int64_t)(bits / 8);
+    }
 }
 
 /* Not finding offsets is not fatal: the kernel, its symbols and modules
@@ -7267,6 +7471,7 @@ static int vmi__win_find_kernel(vmi_instance *vmi, vmi__win *w, const vmi__kdbg 
     int ok = 0;
     memcpy(err, vmi->err, sizeof err);
     if (k && vmi__win_is_kernel(vmi, k->kernbase, pe)) ok = 1;
+    if (!ok && w->scan_kbase && vmi__win_is_kernel(vmi, w->scan_kbase, pe)) ok = 1;
     if (!ok && w->dump_mods && vmi__kptr(vmi, w->dump_mods, &first) == VMI_OK &&
         vmi__kptr(vmi, first + vmi__win_fixed_layout[w->ptr == 8].ldr_base, &base) == VMI_OK && vmi__win_is_kernel(vmi, base, pe))
         ok = 1; /* the first loaded module is the kernel */
@@ -7312,6 +7517,7 @@ static vmi_status vmi__win_kernel(vmi_instance *vmi, vmi__win *w, vmi__kdbg *k, 
     w->image_size = pe.size;
     if (w->cfg_sysproc >= (w->ptr == 8 ? 0xffff800000000000ull : 0x80000000ull)) w->sysproc = w->cfg_sysproc; /* a VA */
     vmi__pe_codeview(vmi, &pe, &cv);
+    w->cv = cv;
     w->isf_ok = vmi__win_isf_matches(vmi, &cv);
     vmi->os.os = VMI_OS_WINDOWS; /* from here vmi_ksym leaves a Windows ISF's RVAs alone */
     if ((st = vmi__win_symbols(vmi, &pe, &nexp, exp_err, sizeof exp_err)) != VMI_OK) return st;
@@ -7332,6 +7538,7 @@ static vmi_status vmi__win_kernel(vmi_instance *vmi, vmi__win *w, vmi__kdbg *k, 
     if (!w->kdbg && pe.is64 && vmi->os.build >= 9200 && !w->kdbg_note[0])
         snprintf(w->kdbg_note, sizeof w->kdbg_note, "KDBG encoded (Windows 8+): lists from exports and profile");
     vmi__win_offsets(vmi, w, &cv);
+    vmi__win_thread_offsets(vmi, w);
     vmi__win_heads(vmi, w, &pe);
     if (!w->offsets_err[0] && !w->ps_head)
         snprintf(w->offsets_err, sizeof w->offsets_err, "Windows: PsActiveProcessHead not found (%s)",
@@ -7356,6 +7563,7 @@ static void vmi__win_reset(vmi__win *w) {
     size_t i;
     memset(w, 0, sizeof *w);
     for (i = 0; i < VMI__WE_COUNT; i++) w->off[i] = -1, w->cfg[i] = keep.cfg[i];
+    for (i = 0; i < VMI__WT_COUNT; i++) w->th[i] = -1;
     w->cfg_kdvb = keep.cfg_kdvb, w->cfg_sysproc = keep.cfg_sysproc;
     w->cfg_kdbg = keep.cfg_kdbg, w->cfg_kbase = keep.cfg_kbase;
 }
@@ -7372,8 +7580,9 @@ static void vmi__win_undo(vmi_instance *vmi, const vmi_paging *paging, const vmi
     vmi->profile_slide = 0;
 }
 
-/* Windows; *seen says whether anything Windows-like was there. */
-static vmi_status vmi__win_os_init(vmi_instance *vmi, int *seen) {
+/* Windows; *seen says whether anything Windows-like was there. `deep`:
+   with no sign at all, look for a self-mapped root all the same. */
+static vmi_status vmi__win_os_init(vmi_instance *vmi, int *seen, int deep) {
     vmi__win *w = vmi__win_get(vmi);
     vmi__kdbg_scan scan;
     vmi__kdbg k;
@@ -7389,9 +7598,9 @@ static vmi_status vmi__win_os_init(vmi_instance *vmi, int *seen) {
     vmi__win_low_stub(vmi, w);
     memset(&scan, 0, sizeof scan);
     memset(&k, 0, sizeof k);
-    if (!w->dump_bits && !w->stub) /* else the kernel's own pages are searched, later */
+    if (!w->dump_bits && !w->stub && !deep) /* else the kernel's own pages are searched, later */
         vmi__scan_phys(vmi, "KDBG", 4, 4, vmi__kdbg_hit, &scan);
-    *seen = w->dump_bits || w->stub || scan.n || scan.rejected || w->cfg_kdvb || w->cfg[VMI__WE_LINKS] >= 0 ||
+    *seen = deep || w->dump_bits || w->stub || scan.n || scan.rejected || w->cfg_kdvb || w->cfg[VMI__WE_LINKS] >= 0 ||
             (vmi->types && vmi->types->os == VMI__OS_WINDOWS);
     if (!*seen) return VMI_ERR_NOT_FOUND;
     st = VMI_ERR_NO_PAGING;
@@ -7449,23 +7658,77 @@ typedef struct vmi__win_walk {
     vmi_module_fn mfn;
     void *user;
     uint64_t dtb;
+    int threads, stop;
+    vmi_process proc; /* threads: the process they belong to */
 } vmi__win_walk;
+
+/* One ETHREAD: as Linux shows a thread, pid = its tid, tgid = the process. */
+static int vmi__win_thread_node(vmi_instance *vmi, uint64_t node, void *user) {
+    vmi__win_walk *ww = (vmi__win_walk *)user;
+    const vmi__win *w = vmi->win;
+    vmi_process t = ww->proc;
+    uint64_t tid;
+    t.task = node - (uint64_t)w->th[VMI__WT_LINK];
+    if (vmi__kread(vmi, t.task + (uint64_t)w->th[VMI__WT_CID] + w->ptr, w->ptr, &tid) != VMI_OK) return 0;
+    t.pid = (int64_t)tid;
+    t.tgid = ww->proc.pid;
+    return ww->stop = ww->pfn(ww->user, &t);
+}
 
 static int vmi__win_proc_node(vmi_instance *vmi, uint64_t node, void *user) {
     vmi__win_walk *ww = (vmi__win_walk *)user;
-    vmi_process p;
-    if (vmi__win_process(vmi, node - (uint64_t)vmi->win->off[VMI__WE_LINKS], &p) != VMI_OK) return 0;
-    return ww->pfn(ww->user, &p);
+    const vmi__win *w = vmi->win;
+    if (vmi__win_process(vmi, node - (uint64_t)w->off[VMI__WE_LINKS], &ww->proc) != VMI_OK) return 0;
+    if (ww->pfn(ww->user, &ww->proc)) return 1;
+    if (!ww->threads || w->th[VMI__WT_HEAD] < 0 || w->th[VMI__WT_CID] < 0 || w->th[VMI__WT_LINK] < 0) return 0;
+    /* a broken thread list (checked whole first) costs that process its
+       threads, not the processes after it */
+    vmi__list_walk(vmi, ww->proc.task + (uint64_t)w->th[VMI__WT_HEAD], VMI__WIN_MAX_THREADS, vmi__win_thread_node, ww);
+    return ww->stop;
 }
 
-static vmi_status vmi__win_foreach_process(vmi_instance *vmi, vmi_process_fn fn, void *user) {
+/* With threads, each process is followed by its threads (EPROCESS.ThreadListHead);
+   without the thread offsets (a LibVMI config alone) the processes only. */
+static vmi_status vmi__win_foreach_process(vmi_instance *vmi, int threads, vmi_process_fn fn, void *user) {
     vmi__win_walk ww;
     vmi_status st;
     if ((st = vmi__win_ready(vmi)) != VMI_OK) return st;
     memset(&ww, 0, sizeof ww);
-    ww.pfn = fn, ww.user = user;
+    ww.pfn = fn, ww.user = user, ww.threads = threads;
     vmi__tick(vmi);
     return vmi__list_walk(vmi, vmi->win->ps_head, VMI__WIN_MAX_PROCS, vmi__win_proc_node, &ww);
+}
+
+/* The process a vCPU runs (attached to): KPCR (x64: GS base in kernel mode,
+   KERNEL_GS_BASE in user mode; x86: FS base) -> KPRCB.CurrentThread ->
+   KTHREAD.ApcState.Process. The KPCR's Self pointer vouches for the base. */
+static vmi_status vmi__win_current(vmi_instance *vmi, uint32_t vcpu, vmi_process *out) {
+    const vmi__win *w = vmi->win;
+    vmi_regs r;
+    uint64_t pcr, self = 0, thread = 0, ep = 0;
+    size_t i;
+    vmi_status st;
+    if ((st = vmi__win_ready(vmi)) != VMI_OK) return st;
+    for (i = 0; i < VMI__WT_HEAD; i++)
+        if (w->th[i] < 0)
+            return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "no KPCR/KTHREAD offsets for Windows build %u: load the kernel's ISF",
+                             vmi->os.build);
+    if ((st = vmi_get_regs(vmi, vcpu, &r)) != VMI_OK) return st;
+    if (!(r.valid & VMI_REGS_SEGMENT))
+        return vmi__fail(vmi, VMI_ERR_UNSUPPORTED, "vCPU %u: no segment bases to find the KPCR by", vcpu);
+    if (w->ptr == 4 && (r.x86.cs & 3))
+        return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "vCPU %u runs in user mode: FS is the TEB, not the KPCR", vcpu);
+    pcr = w->ptr == 4 ? r.x86.fs_base : (r.x86.cs & 3) ? r.x86.kernel_gs_base : r.x86.gs_base;
+    if (vmi__kptr(vmi, pcr + (uint64_t)w->th[VMI__WT_PCR_SELF], &self) != VMI_OK || self != pcr || !pcr)
+        return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "vCPU %u: no KPCR at 0x%llx (its Self is 0x%llx)", vcpu,
+                         (unsigned long long)pcr, (unsigned long long)self);
+    if ((st = vmi__kptr(vmi, pcr + (uint64_t)(w->th[VMI__WT_PCR_PRCB] + w->th[VMI__WT_PRCB_THREAD]), &thread)) != VMI_OK ||
+        (st = vmi__kptr(vmi, thread + (uint64_t)(w->th[VMI__WT_APC] + w->th[VMI__WT_APC_PROCESS]), &ep)) != VMI_OK)
+        return vmi__fail(vmi, st, "vCPU %u: KPCR 0x%llx, current thread 0x%llx: %s", vcpu, (unsigned long long)pcr,
+                         (unsigned long long)thread, vmi->err);
+    if (vmi__win_process(vmi, ep, out) != VMI_OK)
+        return vmi__fail(vmi, VMI_ERR_NOT_PRESENT, "vCPU %u: EPROCESS at 0x%llx is unreadable", vcpu, (unsigned long long)ep);
+    return VMI_OK;
 }
 
 /* One (K)LDR_DATA_TABLE_ENTRY, read in address space `dtb`. */
@@ -7543,17 +7806,49 @@ static vmi_status vmi__win_audit_path(vmi_instance *vmi, const vmi_process *p, c
     return vmi__win_ustr(vmi, vmi->paging.dtb, oni, buf, cap, len);
 }
 
+/* vmi_write_isf: the metadata's "windows" member and the kernel's extent;
+   *empty gets a types database of the base types when no profile is loaded. */
+static int vmi__win_isf_meta(vmi_instance *vmi, char *buf, size_t cap, uint64_t *base, uint64_t *size,
+                             vmi__types **empty) {
+    const vmi__win *w = vmi->win;
+    const vmi__pe_cv *cv = w ? &w->cv : NULL;
+    char pdb[sizeof cv->pdb];
+    size_t i;
+    if (!cv || !cv->pdb[0]) return 0;
+    for (i = 0; cv->pdb[i]; i++) /* guest data inside a JSON string: no quotes, no escapes */
+        pdb[i] = (char)(cv->pdb[i] > 0x20 && cv->pdb[i] < 0x7f && cv->pdb[i] != '"' && cv->pdb[i] != '\\' ? cv->pdb[i] : '_');
+    pdb[i] = 0;
+    snprintf(buf, cap,
+             "\"windows\":{\"pdb\":{\"GUID\":\"%.32s\",\"age\":%u,\"database\":\"%s\",\"machine_type\":%u}}",
+             cv->id, (unsigned)cv->age, pdb, w->ptr == 8 ? 0x8664u : 0x14cu);
+    *base = vmi->os.kernel_base;
+    *size = w->image_size;
+    if (!vmi->types && (*empty = vmi__types_create(&vmi->alloc)) != NULL) {
+        (*empty)->os = VMI__OS_WINDOWS;
+        (*empty)->ptr_size = w->ptr;
+    }
+    return 1;
+}
+
 /* ---- public API: one entry point per view, dispatching on the OS --------- */
 
 /* Windows first: its signs (a dump header, the start block, a KDBG tag)
-   are cheap to look for; Linux's kallsyms recovery is not. */
+   are cheap to look for; Linux's kallsyms recovery is not. With no sign
+   (Windows 8+ encodes its KDBG) and no Linux, a Windows root is searched
+   for by its self-map as a last resort. */
 VMI_API vmi_status vmi_os_init(vmi_instance *vmi) {
     vmi_status st;
     char werr[VMI__ERR_MAX];
     int seen = 0;
     VMI_ASSERT(vmi);
-    st = vmi__win_os_init(vmi, &seen);
-    if (st == VMI_OK || !seen) return st == VMI_OK ? st : vmi__lx_os_init(vmi);
+    st = vmi__win_os_init(vmi, &seen, 0);
+    if (st == VMI_OK) return st;
+    if (!seen) {
+        if ((st = vmi__lx_os_init(vmi)) == VMI_OK) return st;
+        memcpy(werr, vmi->err, sizeof werr);
+        if (vmi__win_os_init(vmi, &seen, 1) == VMI_OK) return VMI_OK;
+        return vmi__fail(vmi, st, "%s", werr);
+    }
     memcpy(werr, vmi->err, sizeof werr);
     if (vmi__lx_os_init(vmi) == VMI_OK) return VMI_OK;
     return vmi__fail(vmi, st, "%s", werr);
@@ -7561,7 +7856,7 @@ VMI_API vmi_status vmi_os_init(vmi_instance *vmi) {
 
 VMI_API vmi_status vmi_foreach_process(vmi_instance *vmi, int threads, vmi_process_fn fn, void *user) {
     VMI_ASSERT(vmi && fn);
-    if (vmi->os.os == VMI_OS_WINDOWS) return vmi__win_foreach_process(vmi, fn, user);
+    if (vmi->os.os == VMI_OS_WINDOWS) return vmi__win_foreach_process(vmi, threads, fn, user);
     return vmi__lx_foreach_process(vmi, threads, fn, user);
 }
 
@@ -7636,6 +7931,20 @@ static vmi_status vmi__event_check(vmi_instance *vmi, const vmi_event *ev) {
     }
 }
 
+/* Xen's breakpoints are int3 bytes the backend writes, its watchpoints
+   access rights on a frame: it needs the frame. One the core cannot
+   translate is the backend's to refuse, so that failure leaves no last
+   error behind. */
+static void vmi__event_frame(vmi_instance *vmi, vmi_event *ev) {
+    char saved[VMI__ERR_MAX];
+    memcpy(saved, vmi->err, sizeof saved);
+    if ((ev->type != VMI_EVENT_BREAKPOINT && ev->type != VMI_EVENT_WATCH) ||
+        vmi_translate_kva(vmi, ev->addr, &ev->pa__) != VMI_OK) {
+        ev->pa__ = ~(uint64_t)0;
+        memcpy(vmi->err, saved, sizeof saved);
+    }
+}
+
 VMI_API vmi_status vmi_event_register(vmi_instance *vmi, vmi_event *ev) {
     vmi_status st;
     VMI_ASSERT(vmi && ev);
@@ -7644,8 +7953,7 @@ VMI_API vmi_status vmi_event_register(vmi_instance *vmi, vmi_event *ev) {
     if (!vmi->be.event_set)
         return vmi__fail(vmi, VMI_ERR_UNSUPPORTED, "the %s backend has no events", vmi->be.name ? vmi->be.name : "");
     ev->next__ = NULL;
-    /* Xen's breakpoints are int3 bytes the backend writes: it needs the frame. */
-    if (ev->type != VMI_EVENT_BREAKPOINT || vmi_translate_kva(vmi, ev->addr, &ev->pa__) != VMI_OK) ev->pa__ = ~(uint64_t)0;
+    vmi__event_frame(vmi, ev);
     if ((st = vmi->be.event_set(vmi->be.ctx, ev)) != VMI_OK) return vmi__backend_fail(vmi, st, "event_set");
     ev->armed__ = 1;
     return VMI_OK;

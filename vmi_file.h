@@ -71,8 +71,9 @@
                      has no EFER: on an EM_X86_64 core (QEMU writes those only
                      when the first CPU is in long mode) a vCPU with CR0.PG
                      and CR4.PAE gets EFER.LME|LMA; NXE cannot be known and
-                     is left clear. EM_386 cores get efer 0. cr8 and
-                     kernel_gs_base stay 0.
+                     is left clear. EM_386 cores get efer 0. cr8 stays 0;
+                     kernel_gs_base is read from notes that hold it (0x1B8
+                     bytes, QEMU 5.2+), else 0.
        AArch64, ARM  NT_PRSTATUS only: x0-x30 sp pc pstate / r0-r15 cpsr,
                      VMI_REGS_GPR. No TTBR/TCR in these files: give the
                      paging to vmi_open yourself.
@@ -1192,6 +1193,9 @@ static int vmi__file_qemu_state(const vmi__file *f, const vmi__file_note *n, vmi
     x->cr2 = vmi__file_le64(cr + 2 * 8);
     x->cr3 = vmi__file_le64(cr + 3 * 8);
     x->cr4 = vmi__file_le64(cr + 4 * 8);
+    /* kernel_gs_base: the last field, in notes of QEMU 5.2 and later */
+    if (n->descsz >= VMI__FILE_QEMU_SIZE + 8 && vmi__file_le32(d + 4) >= VMI__FILE_QEMU_SIZE + 8)
+        x->kernel_gs_base = vmi__file_le64(d + VMI__FILE_QEMU_SIZE);
     /* No EFER in the note. QEMU writes EM_X86_64 only when the first CPU is
        in long mode; a CPU with paging and PAE on is taken to be in it too. */
     x->efer = 0;

@@ -55,7 +55,7 @@ static const char cli_usage_text[] =
     "       vmi read      TARGET ADDR LEN [--phys | --dtb X | --kernel | --pid N] [--raw] [options]\n"
     "       vmi translate TARGET VA [--dtb X | --pid N] [options]\n"
     "       vmi write     TARGET ADDR HEXBYTES --write [--phys | --dtb X | --kernel | --pid N] [options]\n"
-    "       vmi ps        TARGET [--threads] [options]\n"
+    "       vmi ps        TARGET [--threads | --current] [options]\n"
     "       vmi modules   TARGET [options]\n"
     "       vmi dlls      TARGET --pid N [options]\n"
     "       vmi sym       TARGET NAME|ADDR [options]\n"
@@ -84,7 +84,9 @@ static const char cli_options_text[] =
     "  --write                  open TARGET writable (needed by vmi write)\n"
     "  --profile FILE           BTF, vmlinux, ISF JSON or System.map (repeatable)\n"
     "  --pid N                  read, write, translate: through process N's page tables\n"
-    "  --threads                ps: every thread, not only thread-group leaders\n"
+    "  --threads                ps: every thread, not only thread-group leaders (Windows:\n"
+    "                           each process, then its threads: PID is the thread id)\n"
+    "  --current                ps: the process each vCPU runs (needs registers)\n"
     "  -o FILE                  isf: the file to write\n"
     "Numbers are decimal or hex with 0x. Registers in the target (ELF cores) give the\n"
     "paging mode and DTB of vCPU 0; --mode, --dtb and --tcr override them. The Linux\n"
@@ -313,7 +315,7 @@ enum {
     CLI_OPT_JSON, CLI_OPT_MODE, CLI_OPT_DTB, CLI_OPT_TCR, CLI_OPT_GRANULE, CLI_OPT_VA_BITS,
     CLI_OPT_BASE, CLI_OPT_FORMAT, CLI_OPT_WRITE, CLI_OPT_PHYS, CLI_OPT_KERNEL, CLI_OPT_RAW,
     CLI_OPT_HELP, CLI_OPT_VERSION, CLI_OPT_PROFILE, CLI_OPT_PID, CLI_OPT_THREADS, CLI_OPT_OUTPUT,
-    CLI_OPT_BREAK, CLI_OPT_HITS, CLI_OPT_SECONDS, CLI_OPT_READ,
+    CLI_OPT_BREAK, CLI_OPT_HITS, CLI_OPT_SECONDS, CLI_OPT_READ, CLI_OPT_CURRENT,
     CLI_OPT_COUNT
 };
 #define CLI_BIT(id) (1u << (id))
@@ -335,7 +337,7 @@ static const struct cli_optdef {
     {"--va-bits", 1}, {"--base", 1}, {"--format", 1}, {"--write", 0},  {"--phys", 0},
     {"--kernel", 0}, {"--raw", 0},   {"--help", 0},  {"--version", 0}, {"--profile", 1},
     {"--pid", 1},    {"--threads", 0}, {"-o", 1},   {"--break", 1},  {"--count", 1},
-    {"--seconds", 1}, {"--read", 0}};
+    {"--seconds", 1}, {"--read", 0}, {"--current", 0}};
 
 /* Where the paging mode or the DTB came from. */
 typedef enum cli_source { CLI_SRC_UNKNOWN, CLI_SRC_REGS, CLI_SRC_OPTIONS, CLI_SRC_OS } cli_source;
@@ -377,6 +379,7 @@ struct cli {
     vmi_status os_status; /* of vmi_os_init, when it ran */
     char os_error[256];
     uint64_t pid_dtb;     /* --pid: the process's page-table root */
+    uint32_t cur_vcpu[64]; /* ps --current: the vCPU of each process listed */
     cli_json json;
 };
 
@@ -1265,8 +1268,26 @@ static int cli_collect_log(void *user, const vmi_log_record *r)
     return v->oom;
 }
 
+/* --current: what each vCPU runs; the vCPUs that cannot say are skipped
+   unless none can. */
+static vmi_status cli_walk_current(cli *c, cli_vec *v)
+{
+    uint32_t n = 0, i;
+    vmi_status st = vmi_vcpu_count(c->vmi, &n), last = VMI_ERR_NOT_FOUND;
+    for (i = 0; st == VMI_OK && i < n && v->n < CLI_COUNT(c->cur_vcpu) && !v->oom; i++) {
+        vmi_process p;
+        if ((last = vmi_current_process(c->vmi, i, &p)) != VMI_OK)
+            continue;
+        c->cur_vcpu[v->n] = i;
+        cli_collect_process(v, &p);
+    }
+    return st != VMI_OK ? st : v->n ? VMI_OK : last;
+}
+
 static vmi_status cli_walk_processes(cli *c, cli_vec *v)
 {
+    if (cli_has(c, CLI_OPT_CURRENT))
+        return cli_walk_current(c, v);
     return vmi_foreach_process(c->vmi, cli_has(c, CLI_OPT_THREADS), cli_collect_process, v);
 }
 
@@ -1333,11 +1354,13 @@ static void cli_image_path(cli *c, const vmi_process *p, char *buf, size_t cap)
         buf[0] = 0;
 }
 
-static void cli_ps_json(cli *c, const vmi_process *p, const char *cmd, long len)
+static void cli_ps_json(cli *c, const vmi_process *p, const char *cmd, long len, long vcpu)
 {
     cli_json *j = &c->json;
     char state[2] = {p->state, 0};
     cli_json_open(j, NULL, '{');
+    if (vcpu >= 0)
+        cli_json_num(j, "vcpu", (uint64_t)vcpu);
     cli_json_num(j, "pid", (uint64_t)p->pid);
     cli_json_num(j, "ppid", (uint64_t)p->ppid);
     cli_json_num(j, "tgid", (uint64_t)p->tgid);
@@ -1419,11 +1442,15 @@ static void cli_filetime(uint64_t ft, char *out, size_t cap)
              secs / 3600u % 24u, secs / 60u % 60u, secs % 60u);
 }
 
-/* Windows: PID PPID NAME DTB EPROCESS CREATE (UTC) PATH. */
+/* Windows: PID PPID NAME DTB EPROCESS CREATE (UTC) PATH; a thread (pid
+   is not tgid) shows its ETHREAD, and "thread of TGID" for the path. */
 static void cli_ps_windows_text(cli *c, const vmi_process *p, size_t width)
 {
     char line[1024], path[520], created[72];
-    cli_image_path(c, p, path, sizeof path);
+    if (p->pid != p->tgid)
+        snprintf(path, sizeof path, "thread of %" PRId64, p->tgid);
+    else
+        cli_image_path(c, p, path, sizeof path);
     if (p->create_time)
         cli_filetime(p->create_time, created, sizeof created);
     else
@@ -1455,8 +1482,10 @@ static int cli_cmd_ps(cli *c)
         printf("%-.*s\n", (int)width, "   PID   PPID   TGID   UID S THREADS      START NAME             CMDLINE");
     for (i = 0, p = (const vmi_process *)v.items; rc == CLI_OK && i < v.n; i++) {
         long len = windows && !cli_has(c, CLI_OPT_JSON) ? 0 : cli_cmdline(c, &p[i], buf);
+        if (cli_has(c, CLI_OPT_CURRENT) && !cli_has(c, CLI_OPT_JSON))
+            printf("vCPU %" PRIu32 ": ", c->cur_vcpu[i]);
         if (cli_has(c, CLI_OPT_JSON))
-            cli_ps_json(c, &p[i], buf, len);
+            cli_ps_json(c, &p[i], buf, len, cli_has(c, CLI_OPT_CURRENT) ? (long)c->cur_vcpu[i] : -1);
         else if (windows)
             cli_ps_windows_text(c, &p[i], width);
         else
@@ -2341,7 +2370,7 @@ static const cli_cmd cli_cmds[] = {
      cli_cmd_read},
     {"translate", 2, "TARGET VA", CLI_COMMON | CLI_BIT(CLI_OPT_PID), CLI_OS_NO, cli_cmd_translate},
     {"write", 3, "TARGET ADDR HEXBYTES", CLI_COMMON | CLI_SPACE, CLI_OS_NO, cli_cmd_write},
-    {"ps", 1, "TARGET", CLI_COMMON | CLI_BIT(CLI_OPT_THREADS), CLI_OS_NEEDED, cli_cmd_ps},
+    {"ps", 1, "TARGET", CLI_COMMON | CLI_BIT(CLI_OPT_THREADS) | CLI_BIT(CLI_OPT_CURRENT), CLI_OS_NEEDED, cli_cmd_ps},
     {"modules", 1, "TARGET", CLI_COMMON, CLI_OS_NEEDED, cli_cmd_modules},
     {"dlls", 1, "TARGET --pid N", CLI_COMMON | CLI_BIT(CLI_OPT_PID), CLI_OS_NEEDED, cli_cmd_dlls},
     {"sym", 2, "TARGET NAME|ADDR", CLI_COMMON, CLI_OS_NEEDED, cli_cmd_sym},

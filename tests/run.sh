@@ -35,10 +35,11 @@ step() {
     fi
 }
 
-compile_one() { # compiler std lang
-    cc=$1; std=$2; lang=$3
+compile_one() { # compiler std lang [macros]
+    cc=$1; std=$2; lang=$3; macros=${4:-}
     out="$B/compile-$cc-$std"
     if [ "$lang" = c ]; then flags="-x c -std=$std -Wstrict-prototypes"; else flags="-x c++ -std=$std"; fi
+    flags="$flags $macros"
     $cc $flags -Wall -Wextra -Wpedantic -Werror -Wshadow -I. -c tests/compile/impl.c -o "$out-impl.o" &&
     $cc $flags -Wall -Wextra -Wpedantic -Werror -Wshadow -I. -c tests/compile/other.c -o "$out-other.o" &&
     $cc "$out-impl.o" "$out-other.o" -o "$out" && "./$out" &&
@@ -51,6 +52,12 @@ compile_matrix() {
         set -- $combo
         if compile_one "$1" "$2" "$3"; then echo "ok   $1 -std=$2, two translation units"; n=$((n + 1))
         else echo "FAIL $1 -std=$2"; bad=$((bad + 1)); fi
+    done
+    # the feature-pruning macros build too
+    for combo in "gcc c99 c" "clang c11 c" "g++ c++17 cxx"; do
+        set -- $combo
+        if compile_one "$1" "$2" "$3" "-DVMI_NO_ARM -DVMI_NO_LOG"; then echo "ok   $1 -std=$2 -DVMI_NO_ARM -DVMI_NO_LOG"; n=$((n + 1))
+        else echo "FAIL $1 -std=$2 -DVMI_NO_ARM -DVMI_NO_LOG"; bad=$((bad + 1)); fi
     done
     echo "$n passed, $bad failed"
     [ $bad -eq 0 ]

@@ -464,7 +464,7 @@ check_out "dump far ranges to elf: 2 ranges" "2 ranges"
 run --help
 check_rc "--help" 0
 check_out "--help: usage" "usage: vmi info"
-check_out "--help: ps" "vmi ps        TARGET [--threads]"
+check_out "--help: ps" "vmi ps        TARGET [--threads | --current]"
 check_out "--help: --profile" "--profile FILE"
 check_out "--help: dump" "vmi dump      TARGET OUT [--format raw|lime|elf]"
 run help

@@ -60,7 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     fuzz_queries(t);
     memset(&b, 0, sizeof b);
-    if (vmi__types_write_isf(t, NULL, NULL, 0, fuzz_write, &b) != VMI_OK) abort();
+    if (vmi__types_write_isf(t, NULL, NULL, NULL, 0, fuzz_write, &b) != VMI_OK) abort();
     st = vmi__types_from_isf(NULL, b.p, b.n, &r, err, sizeof err);
     if (st != VMI_OK) {
         fprintf(stderr, "written ISF does not load: %s\n", err);

@@ -216,6 +216,49 @@ static void test_live_v2p_expiry(void) {
     vmi_close(vmi);
 }
 
+/* vmi_read_va caches a run of pages as one entry: it obeys the same rules
+   as a page's (kept within the TTL, dropped after it or on a flush). */
+static void test_live_run_expiry(void) {
+    vmi_instance *vmi;
+    vmi_paging p;
+    uint8_t buf[4 * 4096];
+    unsigned pg;
+    uint32_t *pd = (uint32_t *)(guest + 40 * 4096), *pt = (uint32_t *)(guest + 41 * 4096);
+    test_context("live backend: a cached run of pages expires after the TTL");
+    memset(pd, 0, 8192);
+    pd[0x300] = 41 * 4096 | 3;
+    for (pg = 0; pg < 4; pg++) pt[pg] = (42 + pg) * 4096 | 3; /* 0xc0000000: pages 42-45 */
+    for (pg = 42; pg < 52; pg++) memset(guest + pg * 4096, (int)pg, 4096);
+    vmi = open_counting(VMI_BACKEND_LIVE, 4, 40);
+    memset(&p, 0, sizeof p);
+    p.mode = VMI_PAGING_LEGACY;
+    p.dtb = 40 * 4096;
+    CHECK_ST(vmi_set_paging(vmi, &p), VMI_OK);
+    CHECK_ST(vmi_read_kva(vmi, 0xc0000010, buf, sizeof buf - 16, NULL), VMI_OK);
+    CHECK_EQ(buf[2 * 4096], 44);
+    pt[2] = 50 * 4096 | 3; /* the guest remaps the middle of the run */
+    CHECK_ST(vmi_read_kva(vmi, 0xc0000010, buf, sizeof buf - 16, NULL), VMI_OK);
+    CHECK_EQ(buf[2 * 4096], 44); /* within the TTL: the cached run */
+    sleep_ms(60);
+    CHECK_ST(vmi_read_kva(vmi, 0xc0000010, buf, sizeof buf - 16, NULL), VMI_OK);
+    CHECK_EQ(buf[2 * 4096 - 17], 43);
+    CHECK_EQ(buf[2 * 4096 - 16], 50);
+    CHECK_EQ(buf[3 * 4096], 45);
+    pt[1] = 0; /* now a page in the middle is not present */
+    CHECK_ST(vmi_pause(vmi), VMI_OK); /* (pausing flushes) */
+    {
+        size_t done = 0;
+        CHECK_ST(vmi_read_kva(vmi, 0xc0000010, buf, sizeof buf - 16, &done), VMI_ERR_NOT_PRESENT);
+        CHECK_EQ(done, 4096 - 16);
+    }
+    pt[1] = 51 * 4096 | 3;
+    vmi_flush_v2p(vmi, 40 * 4096);
+    CHECK_ST(vmi_read_kva(vmi, 0xc0000010, buf, sizeof buf - 16, NULL), VMI_OK);
+    CHECK_EQ(buf[4096], 51);
+    CHECK_ST(vmi_resume(vmi), VMI_OK);
+    vmi_close(vmi);
+}
+
 static void test_not_live(void) {
     vmi_instance *vmi;
     test_context("an image is always paused: pause/resume never reach the backend");
@@ -233,6 +276,7 @@ int main(void) {
     test_backend_failure();
     test_live_expiry();
     test_live_v2p_expiry();
+    test_live_run_expiry();
     test_not_live();
     return test_summary();
 }

@@ -1751,6 +1751,232 @@ static void test_garbage(void)
     }
 }
 
+/* ---- reads over runs of pages ---------------------------------------------
+   vmi_read_va reads a run of last-level entries after one walk and caches
+   the run; the bytes, the count done and the status must be those of a
+   translation per page. 64 pages around a last-level table boundary T in
+   every mode, page k at T + (k - 24) pages: k 5 not present, k 9
+   read-only, k 13 elsewhere, k 16-18 into a hole of physical memory, k 30
+   a transition PTE (x86), k 40-55 one 64 KiB page (aarch32); the others
+   contiguous from RUN_DATA. A second pass moves the table after T out of
+   guest memory. */
+typedef struct run_mode {
+    vmi_paging_mode mode;
+    const char *name;
+    unsigned nlevels, esize, shift[5], bits[5];
+    uint32_t flags;
+} run_mode;
+
+#define RUN_T 0x800000ULL
+#define RUN_DATA 0x108000ULL /* + 40 pages: 64 KiB aligned */
+#define RUN_PAGES 64
+enum { RUN_RW, RUN_RO, RUN_NONE, RUN_TRANS, RUN_LARGE };
+
+static int run_short(const run_mode *m) { return m->mode == VMI_PAGING_AARCH32; }
+static int run_long(const run_mode *m)
+{
+    return m->mode == VMI_PAGING_AARCH64 || m->mode == VMI_PAGING_LPAE;
+}
+
+static uint64_t run_table_entry(const run_mode *m, unsigned l, uint64_t pa)
+{
+    if (run_short(m))
+        return pa | 1;
+    if (run_long(m))
+        return pa | A_TABLE;
+    return m->mode == VMI_PAGING_PAE && l == 0 ? pa | X_P : pa | X_US | X_RW | X_P;
+}
+
+static uint64_t run_leaf(const run_mode *m, uint64_t pa, int kind)
+{
+    if (kind == RUN_NONE)
+        return 0;
+    if (run_short(m)) /* AP 0b011 full access, AP[2] (bit 9) read-only */
+        return kind == RUN_LARGE ? (pa & ~0xffffULL) | 0x31
+                                 : pa | 0x32 | (kind == RUN_RO ? 0x200 : 0);
+    if (run_long(m))
+        return pa | A_PAGE | A_AF | A_EL0 | (kind == RUN_RO ? A_RO : 0);
+    if (kind == RUN_TRANS)
+        return pa | 0x800;
+    return pa | X_US | X_P | (kind == RUN_RO ? 0 : X_RW);
+}
+
+/* Address of the level `level` entry for va, making tables on the way. */
+static uint64_t run_slot(guest *g, const run_mode *m, uint64_t root, uint64_t va, unsigned level)
+{
+    uint64_t table = root;
+    unsigned l;
+    for (l = 0;; l++) {
+        uint64_t at = table + ((va >> m->shift[l]) & ((1ULL << m->bits[l]) - 1)) * m->esize, e;
+        if (l == level)
+            return at;
+        e = m->esize == 4 ? *(uint32_t *)g_host(g, at, 4) : *(uint64_t *)g_host(g, at, 8);
+        if (!e) {
+            uint64_t size = (uint64_t)m->esize << m->bits[l + 1];
+            e = run_table_entry(m, l, g_alloc(g, size < 4096 ? 4096 : size));
+            if (m->esize == 4)
+                w32(g, at, (uint32_t)e);
+            else
+                w64(g, at, e);
+        }
+        table = run_short(m) ? e & 0xfffffc00ULL : e & 0xffffffff000ULL;
+    }
+}
+
+/* The last-level entry of va. */
+static void run_put(guest *g, const run_mode *m, uint64_t root, uint64_t va, uint64_t e)
+{
+    uint64_t at = run_slot(g, m, root, va, m->nlevels - 1);
+    if (m->esize == 4)
+        w32(g, at, (uint32_t)e);
+    else
+        w64(g, at, e);
+}
+
+static void run_map(guest *g, const run_mode *m, uint64_t root)
+{
+    unsigned k;
+    for (k = 0; k < RUN_PAGES; k++) {
+        uint64_t va = RUN_T + ((uint64_t)k << 12) - (24 << 12), pa = RUN_DATA + ((uint64_t)k << 12);
+        int kind = k == 5 ? RUN_NONE : k == 9 ? RUN_RO : RUN_RW;
+        if (k == 13)
+            pa += 0x80000;
+        if (k >= 16 && k <= 18)
+            pa = 0x3fe000 + ((uint64_t)(k - 16) << 12); /* memory ends at 4 MiB */
+        if (k == 30 && !run_short(m) && !run_long(m))
+            kind = RUN_TRANS;
+        if (k >= 40 && k <= 55 && run_short(m))
+            kind = RUN_LARGE;
+        run_put(g, m, root, va, run_leaf(m, pa, kind));
+    }
+}
+
+static uint8_t run_exp[RUN_PAGES * 4096 + 8192], run_buf[RUN_PAGES * 4096 + 8192];
+
+/* What a translation per page gives: the walker, then physical reads. */
+static vmi_status run_expect(vmi_instance *vmi, uint64_t dtb, uint64_t va, size_t len, size_t *done)
+{
+    *done = 0;
+    while (*done < len) {
+        uint64_t at = va + *done;
+        size_t n = (size_t)(4096 - (at & 0xfff)), d = 0;
+        vmi_walk w;
+        vmi_status st = vmi_translate_walk(vmi, dtb, at, &w);
+        if (st != VMI_OK)
+            return st;
+        if (n > len - *done)
+            n = len - *done;
+        st = vmi_read_pa(vmi, w.pa, run_exp + *done, n, &d);
+        *done += d;
+        if (st != VMI_OK)
+            return st;
+    }
+    return VMI_OK;
+}
+
+static void run_case(vmi_instance *vmi, uint64_t dtb, uint64_t va, size_t len, const char *state)
+{
+    size_t want = 0, done = 12345;
+    vmi_status est = run_expect(vmi, dtb, va, len, &want);
+    vmi_status st = vmi_read_va(vmi, dtb, va, run_buf, len, &done);
+    if (!CHECK(st == est && done == want,
+               "read_va(0x%" PRIx64 ", 0x%lx) %s: expected %s done 0x%lx, got %s done 0x%lx", va,
+               (unsigned long)len, state, vmi_status_string(est), (unsigned long)want,
+               vmi_status_string(st), (unsigned long)done))
+        return;
+    CHECK(!memcmp(run_buf, run_exp, want), "read_va(0x%" PRIx64 ", 0x%lx) %s: bytes differ", va,
+          (unsigned long)len, state);
+}
+
+static void run_reads(vmi_instance *vmi, uint64_t dtb)
+{
+    static const size_t lens[] = {1, 0xfff, 0x1000, 0x1001, 0x2345, 0x8000, 0x10000, 0x21000,
+                                  RUN_PAGES * 4096 + 4096};
+    uint64_t lo = RUN_T - (26 << 12), hi = RUN_T + ((RUN_PAGES - 22) << 12), va;
+    size_t i;
+    for (va = lo; va < hi; va += 0xfc1)
+        for (i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+            vmi_flush_caches(vmi);
+            run_case(vmi, dtb, va, lens[i], "cold");
+            run_case(vmi, dtb, va, lens[i], "cached");
+        }
+    for (va = lo; va < hi; va += 0x1f3) /* whatever earlier reads left cached */
+        run_case(vmi, dtb, va, 0x6000 + (size_t)(va & 0x3000), "mixed");
+    vmi_flush_caches(vmi);
+    for (va = lo; va < hi; va += 4096) { /* one-page entries first */
+        uint64_t pa;
+        vmi_translate(vmi, dtb, va, &pa);
+    }
+    for (va = lo; va < hi; va += 0x7c1)
+        run_case(vmi, dtb, va, 0x9000, "after per-page translations");
+}
+
+static void test_runs(void)
+{
+    static const run_mode modes[] = {
+        {VMI_PAGING_LEGACY, "legacy", 2, 4, {22, 12}, {10, 10}, 0},
+        {VMI_PAGING_LEGACY, "legacy, transition PTEs", 2, 4, {22, 12}, {10, 10}, VMI_PAGING_WIN_TRANSITION},
+        {VMI_PAGING_PAE, "pae", 3, 8, {30, 21, 12}, {2, 9, 9}, VMI_PAGING_NXE},
+        {VMI_PAGING_IA32E, "ia32e", 4, 8, {39, 30, 21, 12}, {9, 9, 9, 9}, VMI_PAGING_NXE},
+        {VMI_PAGING_IA32E, "ia32e, transition PTEs", 4, 8, {39, 30, 21, 12}, {9, 9, 9, 9},
+         VMI_PAGING_NXE | VMI_PAGING_WIN_TRANSITION},
+        {VMI_PAGING_LA57, "la57", 5, 8, {48, 39, 30, 21, 12}, {9, 9, 9, 9, 9}, VMI_PAGING_NXE},
+        {VMI_PAGING_AARCH64, "aarch64", 4, 8, {39, 30, 21, 12}, {9, 9, 9, 9}, 0},
+        {VMI_PAGING_AARCH32, "aarch32", 2, 4, {20, 12}, {12, 8}, 0},
+        {VMI_PAGING_LPAE, "lpae", 3, 8, {30, 21, 12}, {2, 9, 9}, 0},
+    };
+    size_t m;
+    for (m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+        guest g;
+        vmi_instance *vmi;
+        vmi_cache_stats c0, c1;
+        uint64_t root, slot, reach, i, *h;
+        test_context("runs, %s", modes[m].name);
+        g_init(&g);
+        g_add(&g, 0, 4 * MIB);
+        g_add(&g, 5 * MIB, 1 * MIB);
+        h = (uint64_t *)g_host(&g, 0, 4 * MIB);
+        for (i = 0; i < 4 * MIB / 8; i++)
+            h[i] = i * 0x9e3779b97f4a7c15ULL;
+        g.next = 0x10000;
+        root = g_alloc(&g, 16 * KIB);
+        run_map(&g, &modes[m], root);
+        vmi = g_open(&g, modes[m].mode, root, 0, modes[m].flags);
+        run_reads(vmi, root);
+
+        /* pages 31-39: one walk, then one lookup */
+        vmi_flush_caches(vmi);
+        c0 = vmi_get_cache_stats(vmi);
+        CHECK_ST(vmi_read_va(vmi, root, RUN_T + (7 << 12) + 5, run_buf, 9 * 4096 - 5, NULL), VMI_OK);
+        c1 = vmi_get_cache_stats(vmi);
+        CHECK(c1.walks - c0.walks == 1, "9 contiguous pages: expected 1 walk, got %" PRIu64,
+              c1.walks - c0.walks);
+        CHECK_ST(vmi_read_va(vmi, root, RUN_T + (7 << 12) + 5, run_buf, 9 * 4096 - 5, NULL), VMI_OK);
+        c0 = vmi_get_cache_stats(vmi);
+        CHECK(c0.walks == c1.walks && c0.v2p_hits - c1.v2p_hits == 1,
+              "9 contiguous pages again: expected 0 walks and 1 hit, got %" PRIu64 " and %" PRIu64,
+              c0.walks - c1.walks, c0.v2p_hits - c1.v2p_hits);
+
+        /* a run that reads on past its table would wrap to entry 0: a decoy
+           there continues page 23, while page 24 moves elsewhere */
+        test_context("runs, %s, a decoy at entry 0 of the table before T", modes[m].name);
+        reach = 1ULL << (modes[m].shift[modes[m].nlevels - 1] + modes[m].bits[modes[m].nlevels - 1]);
+        run_put(&g, &modes[m], root, RUN_T - reach, run_leaf(&modes[m], RUN_DATA + (24 << 12), RUN_RW));
+        run_put(&g, &modes[m], root, RUN_T, run_leaf(&modes[m], RUN_DATA + (24 << 12) + 0x80000, RUN_RW));
+        run_reads(vmi, root);
+
+        test_context("runs, %s, the table after T outside memory", modes[m].name);
+        slot = run_slot(&g, &modes[m], root, RUN_T, modes[m].nlevels - 2u);
+        if (modes[m].esize == 4)
+            w32(&g, slot, (uint32_t)run_table_entry(&modes[m], modes[m].nlevels - 2u, 0x480000));
+        else
+            w64(&g, slot, run_table_entry(&modes[m], modes[m].nlevels - 2u, 0x480000));
+        run_reads(vmi, root);
+        vmi_close(vmi);
+        g_free(&g);
+    }
+}
+
 /* Windows transition PTEs (Windows Internals, 7th ed., ch. 5 "Page files"
    and MMPTE_TRANSITION in the public PDB layouts): P=0, Transition (bit 11)
    set, Prototype (bit 10) clear: the frame still holds the page. Resolved
@@ -1822,5 +2048,6 @@ int main(void)
     test_off_and_regs();
     test_garbage();
     test_transition();
+    test_runs();
     return test_summary();
 }

@@ -201,7 +201,7 @@ static void test_synthetic(void) {
         vmi__types *r = NULL;
         memset(&k, 0, sizeof k);
         k.fail_after = -1;
-        st = vmi__types_write_isf(t, NULL, NULL, 0, sink_write, &k);
+        st = vmi__types_write_isf(t, NULL, NULL, NULL, 0, sink_write, &k);
         CHECK(st == VMI_OK, "synthetic write_isf: %s", vmi_status_string(st));
         st = vmi__types_from_isf(NULL, k.p, k.n, &r, err, sizeof err);
         CHECK(st == VMI_OK, "synthetic ISF read back: %s (%s)", vmi_status_string(st), err);
@@ -220,7 +220,7 @@ static void test_synthetic(void) {
             vmi__types_free(r);
         }
         k.fail_after = 0;
-        CHECK(vmi__types_write_isf(t, NULL, NULL, 0, sink_write, &k) == VMI_ERR_IO, "failing writer must give IO");
+        CHECK(vmi__types_write_isf(t, NULL, NULL, NULL, 0, sink_write, &k) == VMI_ERR_IO, "failing writer must give IO");
         free(k.p);
     }
     vmi__types_free(t);
@@ -266,7 +266,7 @@ static void test_corrupt_btf(void) {
         if (st == VMI_OK) {
             CHECK(vmi__types_size(t, "a", &v) != VMI_OK, "size of a typedef cycle must fail");
             CHECK(t_offset(t, "a", "x", &v) == VMI_ERR_NOT_FOUND, "offset in a typedef cycle must fail");
-            vmi__types_write_isf(t, NULL, NULL, 0, null_write, NULL);
+            vmi__types_write_isf(t, NULL, NULL, NULL, 0, null_write, NULL);
             vmi__types_free(t);
         }
     }
@@ -287,7 +287,7 @@ static void test_corrupt_btf(void) {
             CHECK(t_offset(t, "s", "zz", &v) == VMI_ERR_NOT_FOUND, "anonymous cycle lookup must fail");
             CHECK(now_ms() - t0 < 1000, "anonymous cycle lookup took %.0f ms", now_ms() - t0);
             CHECK(vmi__types_sizeof(t, 2, 0, &v) != VMI_OK, "size of an array of itself must fail");
-            vmi__types_write_isf(t, NULL, NULL, 0, null_write, NULL);
+            vmi__types_write_isf(t, NULL, NULL, NULL, 0, null_write, NULL);
             vmi__types_free(t);
         }
     }
@@ -360,7 +360,7 @@ static void test_flips(const uint8_t *blob, size_t len, int rounds) {
             ok++;
             vmi__types_member(t, "task_struct", "comm", &v, &bits, &b);
             vmi__types_size(t, "mm_struct", &v);
-            if (r % 16 == 0) vmi__types_write_isf(t, NULL, NULL, 0, null_write, NULL);
+            if (r % 16 == 0) vmi__types_write_isf(t, NULL, NULL, NULL, 0, null_write, NULL);
             vmi__types_free(t);
         }
     }
@@ -496,7 +496,7 @@ static void test_real(const uint8_t *blob, size_t len, const char *expected) {
     memset(&k, 0, sizeof k);
     k.fail_after = -1;
     t0 = now_ms();
-    st = vmi__types_write_isf(t, names, addrs, 3, sink_write, &k);
+    st = vmi__types_write_isf(t, NULL, names, addrs, 3, sink_write, &k);
     t1 = now_ms();
     CHECK(st == VMI_OK, "write_isf: %s", vmi_status_string(st));
     printf("ISF written: %zu bytes in %.1f ms\n", k.n, t1 - t0);
@@ -618,7 +618,7 @@ static void test_isf_sample(void) {
         vmi__types *r = NULL;
         memset(&k, 0, sizeof k);
         k.fail_after = -1;
-        CHECK(vmi__types_write_isf(t, NULL, NULL, 0, sink_write, &k) == VMI_OK, "sample write_isf");
+        CHECK(vmi__types_write_isf(t, NULL, NULL, NULL, 0, sink_write, &k) == VMI_OK, "sample write_isf");
         st = vmi__types_from_isf(NULL, k.p, k.n, &r, err, sizeof err);
         CHECK(st == VMI_OK, "sample re-read: %s (%s)", vmi_status_string(st), err);
         if (st == VMI_OK) {

@@ -21,6 +21,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 /* ---- PE files, laid out as loaded ----------------------------------------- */
 
@@ -791,18 +792,11 @@ static void test_handmade(const warch *a, const char *wine_dir)
         return;
     }
     init_and_check(&g, "KDBG", 1);
-    /* no KDBG: x64 finds ntoskrnl from the start block, then the process
-       list through PsInitialSystemProcess; x86 has nothing left to go on */
+    /* no KDBG: x64 finds ntoskrnl from the start block, x86 through the
+       self-mapped page directory and a scan of the kernel half for its
+       export directory; then the process list through PsInitialSystemProcess */
     memset(g.ram + g.kdbg_pa + 0x10, 0, 4);
-    if (a->mode == VMI_PAGING_IA32E) {
-        init_and_check(&g, "exports", 0);
-    } else {
-        vmi = wg_open(&g);
-        test_context("hand-built Windows 7 SP1 %s: no KDBG", a->name);
-        CHECK(vmi_os_init(vmi) != VMI_OK, "%s", "no kernel found");
-        CHECK(vmi_last_error(vmi)[0] != 0, "%s", "an error message");
-        vmi_close(vmi);
-    }
+    init_and_check(&g, "exports", 0);
     memcpy(g.ram + g.kdbg_pa + 0x10, "KDBG", 4);
 
     /* a process ring that loops back past its head fails cleanly */
@@ -823,13 +817,20 @@ static void test_handmade(const warch *a, const char *wine_dir)
     check_libvmi(&g);
     wd(&g, g.build_pa, 0xf0001db1u);
 
-    /* no start block, no KDBG: nothing says Windows, Linux's search fails */
+    /* no start block, no KDBG: nothing says Windows, Linux's search fails;
+       x86's self-mapped directory still leads to ntoskrnl, these x64 tables
+       have no self-map entry (the synthetic win10-x64-nostub has one) */
     memset(g.ram + 0x1000, 0, 8);
     memset(g.ram + g.kdbg_pa + 0x10, 0, 4);
     vmi = wg_open(&g);
     test_context("hand-built Windows 7 SP1 %s: every sign wiped", a->name);
-    CHECK(vmi_os_init(vmi) != VMI_OK, "%s", "no OS found");
-    CHECK(vmi_last_error(vmi)[0] != 0, "%s", "an error message");
+    if (a->mode == VMI_PAGING_IA32E) {
+        CHECK(vmi_os_init(vmi) != VMI_OK, "%s", "no OS found");
+        CHECK(vmi_last_error(vmi)[0] != 0, "%s", "an error message");
+    } else if (CHECK_ST(vmi_os_init(vmi), VMI_OK)) {
+        CHECK_EQ(vmi_os_get_info(vmi)->os, VMI_OS_WINDOWS);
+        CHECK_EQ(vmi_os_get_info(vmi)->kernel_base, a->kbase);
+    }
     vmi_close(vmi);
     free(g.ram);
 }
@@ -1063,6 +1064,51 @@ static void synth_symbols(vmi_instance *vmi, const jv *t, int isf)
     CHECK(n > 100 && bad == 0, "%zu of %zu symbols wrong or missing", bad, n);
 }
 
+/* vmi_current_process per vCPU (ELF cores: the QEMU notes carry GS/FS
+   bases and KERNEL_GS_BASE); `known`: the thread offsets are known. */
+static void synth_current(vmi_instance *vmi, const jv *t, int known)
+{
+    const jv *vc = j_get(t, "vcpus");
+    size_t i;
+    for (i = 0; vc && i < vc->n; i++) {
+        vmi_process p;
+        vmi_status st = vmi_current_process(vmi, (uint32_t)i, &p);
+        if (!known) {
+            CHECK(st == VMI_ERR_NOT_FOUND && strstr(vmi_last_error(vmi), "KPCR"), "vCPU %zu without offsets: %s, %s", i,
+                  vmi_status_string(st), vmi_last_error(vmi));
+            continue;
+        }
+        if (!CHECK(st == VMI_OK, "vCPU %zu: %s: %s", i, vmi_status_string(st), vmi_last_error(vmi))) continue;
+        CHECK_EQ(p.pid, j_u(&vc->kids[i], "current_pid"));
+        CHECK_EQ(p.task, j_u(&vc->kids[i], "current_eprocess"));
+    }
+}
+
+/* vmi_foreach_process with threads: each process, then its threads in
+   list order (pid = tid, tgid = the process, task = the ETHREAD); without
+   thread offsets the processes alone. */
+static void synth_threads(vmi_instance *vmi, const jv *t, int known)
+{
+    const jv *procs = j_get(t, "processes");
+    pvec pv;
+    size_t i, k, at = 0, bad = 0, want = 0;
+    memset(&pv, 0, sizeof pv);
+    CHECK_ST(vmi_foreach_process(vmi, 1, pv_add, &pv), VMI_OK);
+    for (i = 0; procs && i < procs->n; i++) {
+        const jv *w = &procs->kids[i], *tids = j_get(w, "tids"), *ets = j_get(w, "ethreads");
+        uint64_t pid = j_u(w, "pid");
+        want++;
+        if (at >= pv.n || (uint64_t)pv.p[at].pid != pid || (uint64_t)pv.p[at].tgid != pid) bad++;
+        at++;
+        for (k = 0; known && tids && k < tids->n; k++, at++, want++)
+            if (at >= pv.n || (uint64_t)pv.p[at].pid != tids->kids[k].u || (uint64_t)pv.p[at].tgid != pid ||
+                pv.p[at].task != ets->kids[k].u)
+                bad++;
+    }
+    CHECK(bad == 0 && pv.n == want, "threads: %zu entries (want %zu), %zu wrong", pv.n, want, bad);
+    free(pv.p);
+}
+
 static void synth_one(const char *dir, const jv *t, const char *file, const char *prof)
 {
     char path[1200], ppath[1200], err[512];
@@ -1105,6 +1151,8 @@ static void synth_one(const char *dir, const jv *t, const char *file, const char
         free(pv.p);
     } else {
         synth_processes(vmi, t, custom && libvmi);
+        if (!strcmp(file, "mem.raw") || !strcmp(file, "mem.elf")) synth_threads(vmi, t, !(custom && libvmi));
+        if (!strcmp(file, "mem.elf")) synth_current(vmi, t, !(custom && libvmi));
     }
     vmi_close(vmi);
 }
@@ -1112,7 +1160,7 @@ static void synth_one(const char *dir, const jv *t, const char *file, const char
 static void test_synth(const char *root)
 {
     static const char *const variants[] = {"win7sp1-x64", "win10-x64", "win10-x64-encoded", "win10-x64-custom",
-                                           "win7sp1-x86-pae", "win7sp1-x86"};
+                                           "win10-x64-nostub", "win7sp1-x86-pae", "win7sp1-x86"};
     static const char *const files[] = {"mem.raw", "mem.elf", "mem.dmp", "mem-bitmap.dmp"};
     static const char *const profs[] = {NULL, "profile.json", "libvmi.conf"};
     size_t v, f, p;
@@ -1170,6 +1218,112 @@ static void test_isf_match(const char *root)
     CHECK_ST(vmi_offset(vmi, "_EPROCESS", "UniqueProcessId", &off), VMI_OK);
     CHECK_EQ(off, 0x440);
     vmi_close(vmi);
+}
+
+typedef struct membuf {
+    char *p;
+    size_t n, cap;
+} membuf;
+
+static int membuf_write(void *user, const char *s, size_t n)
+{
+    membuf *b = (membuf *)user;
+    if (b->n + n + 1 > b->cap) {
+        b->cap = (b->n + n + 1) * 2;
+        b->p = (char *)realloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+    return 0;
+}
+
+/* vmi_write_isf on Windows, written and loaded back: symbols as RVAs, the
+   PDB's GUID/age in metadata.windows.pdb; the file is taken for the same
+   kernel (its symbols, with the types: its offsets) and refused for another. */
+static void test_isf_roundtrip(const char *root)
+{
+    static const char *const profs[] = {NULL, "profile.json"};
+    char img[1100], prof[1100], err[512], tmp[64];
+    size_t p;
+    snprintf(img, sizeof img, "%s/win10-x64/mem.raw", root);
+    for (p = 0; p < 2; p++) {
+        vmi_instance *vmi;
+        membuf b;
+        uint64_t head = 0, want = 0;
+        FILE *f;
+        memset(&b, 0, sizeof b);
+        test_context("synthetic Windows images: ISF round trip, written %s", profs[p] ? "with the ISF" : "without a profile");
+        snprintf(prof, sizeof prof, "%s/win10-x64/%s", root, profs[p] ? profs[p] : "");
+        if (!CHECK((vmi = synth_open(img, profs[p] ? prof : NULL, err, sizeof err)) != NULL, "open: %s", err)) return;
+        if (CHECK_ST(vmi_os_init(vmi), VMI_OK)) {
+            CHECK_ST(vmi_ksym(vmi, "PsActiveProcessHead", &want), VMI_OK);
+            CHECK_ST(vmi_write_isf(vmi, membuf_write, &b), VMI_OK);
+        }
+        vmi_close(vmi);
+        if (!CHECK(b.p && strstr(b.p, "\"pdb\":{\"GUID\":") && strstr(b.p, "\"database\":\"ntkrnlmp.pdb\""),
+                   "metadata.windows.pdb in the ISF")) {
+            free(b.p);
+            continue;
+        }
+        snprintf(tmp, sizeof tmp, "/tmp/vmi-test-isf-%ld.json", (long)getpid());
+        f = fopen(tmp, "wb");
+        CHECK(f && fwrite(b.p, 1, b.n, f) == b.n, "write %s", tmp);
+        if (f) fclose(f);
+        free(b.p);
+        if ((vmi = synth_open(img, tmp, err, sizeof err)) != NULL && CHECK_ST(vmi_os_init(vmi), VMI_OK)) {
+            const vmi_os_info *os = vmi_os_get_info(vmi);
+            CHECK(strstr(os->types_source, "ignored") == NULL, "taken for its own kernel: %s", os->types_source);
+            CHECK(strstr(os->symbols_source, "ISF symbols") != NULL, "symbols: %s", os->symbols_source);
+            CHECK_ST(vmi_ksym(vmi, "PsActiveProcessHead", &head), VMI_OK);
+            CHECK_EQ(head, want);
+            if (profs[p]) CHECK_STR(os->types_source, "EPROCESS offsets: ISF profile");
+        } else
+            CHECK(0, "reload: %s", vmi ? vmi_last_error(vmi) : err);
+        vmi_close(vmi);
+        snprintf(img, sizeof img, "%s/win7sp1-x64/mem.raw", root);
+        if ((vmi = synth_open(img, tmp, err, sizeof err)) != NULL && CHECK_ST(vmi_os_init(vmi), VMI_OK))
+            CHECK(strstr(vmi_os_get_info(vmi)->types_source, "ISF ignored") != NULL, "another kernel: %s",
+                  vmi_os_get_info(vmi)->types_source);
+        vmi_close(vmi);
+        snprintf(img, sizeof img, "%s/win10-x64/mem.raw", root);
+        remove(tmp);
+    }
+}
+
+/* 32-bit legacy paging with every KDBG tag wiped (the PAE case is the
+   hostile kdbg-bad-size image): the self-mapped page directory gives the
+   root, ntoskrnl is found by its export directory in the kernel half,
+   the processes through PsInitialSystemProcess. */
+static void test_x86_no_kdbg(const char *root)
+{
+    char path[1100], *img;
+    size_t len = 0, i, wiped = 0;
+    vmi_mem_range r;
+    vmi_desc desc;
+    vmi_instance *vmi = NULL;
+    pvec pv;
+    snprintf(path, sizeof path, "%s/win7sp1-x86/mem.raw", root);
+    test_context("synthetic Windows images: win7sp1-x86 without KDBG, raw in memory");
+    if (!CHECK((img = test_slurp(path, &len)) != NULL, "cannot read %s", path)) return;
+    for (i = 0; i + 4 <= len; i += 4)
+        if (!memcmp(img + i, "KDBG", 4)) memset(img + i, 0, 4), wiped++;
+    CHECK(wiped > 0, "%s", "a KDBG tag to wipe");
+    memset(&r, 0, sizeof r);
+    r.size = len;
+    r.host = img;
+    memset(&desc, 0, sizeof desc);
+    vmi_backend_buffer(&desc.backend, &r, 1);
+    if (CHECK_ST(vmi_open(&desc, &vmi), VMI_OK) && CHECK_ST(vmi_os_init(vmi), VMI_OK)) {
+        CHECK_EQ(vmi_get_paging(vmi)->mode, VMI_PAGING_LEGACY);
+        CHECK_EQ(vmi_os_get_info(vmi)->kdbg, 0);
+        memset(&pv, 0, sizeof pv);
+        CHECK_ST(vmi_foreach_process(vmi, 0, pv_add, &pv), VMI_OK);
+        CHECK(pv.n == 18 && pv.p[0].pid == 4, "%zu processes, the first pid %lld", pv.n, pv.n ? (long long)pv.p[0].pid : -1LL);
+        free(pv.p);
+    }
+    vmi_close(vmi);
+    free(img);
 }
 
 /* Hostile images: every view ends with a status and a message, or works;
@@ -1246,6 +1400,8 @@ int main(int argc, char **argv)
     if (argc > 3) {
         test_synth(argv[3]);
         test_isf_match(argv[3]);
+        test_isf_roundtrip(argv[3]);
+        test_x86_no_kdbg(argv[3]);
         test_hostile(argv[3]);
     }
     return test_summary();

@@ -83,6 +83,7 @@ def _w7x64():
             "DllPath": (0x50, "ustr"), "ImagePathName": (0x60, "ustr"), "CommandLine": (0x70, "ustr"),
             "Environment": (0x80, "ptr"), "WindowTitle": (0xb0, "ustr"), "DesktopInfo": (0xc0, "ustr")}),
         "_LDR_DATA_TABLE_ENTRY": (0xe0, {}),
+        **thread_types("w7x64", 8),
     }
 
 
@@ -105,6 +106,7 @@ def _w10x64():
     t["_PEB"] = (0x7c8, t["_PEB"][1])
     t["_RTL_USER_PROCESS_PARAMETERS"] = (0x440, t["_RTL_USER_PROCESS_PARAMETERS"][1])
     t["_LDR_DATA_TABLE_ENTRY"] = (0x120, {})
+    t.update(thread_types("w10x64", 8))
     return t
 
 
@@ -146,7 +148,34 @@ def _w7x86():
             "DllPath": (0x30, "ustr"), "ImagePathName": (0x38, "ustr"), "CommandLine": (0x40, "ustr"),
             "Environment": (0x48, "ptr"), "WindowTitle": (0x70, "ustr"), "DesktopInfo": (0x78, "ustr")}),
         "_LDR_DATA_TABLE_ENTRY": (0x78, {}),
+        **thread_types("w7x86", 4),
     }
+
+
+# Threads and processors (Vergilius Project's _KPCR, _KPRCB, _KTHREAD,
+# _KAPC_STATE and _ETHREAD of each build): only the members written here.
+# (KTHREAD size, ApcState, Process; ETHREAD size, Cid, ThreadListEntry;
+#  KPCR Self, CurrentPrcb, Prcb; KPRCB CurrentThread)
+THREADS = {"w7x64": (0x360, 0x50, 0x210, 0x498, 0x3b0, 0x420, 0x18, 0x20, 0x180, 0x8),
+           "w10x64": (0x5f0, 0x98, 0x220, 0x898, 0x478, 0x4e8, 0x18, 0x20, 0x180, 0x8),
+           "w7x86": (0x200, 0x40, 0x150, 0x2b8, 0x22c, 0x268, 0x1c, 0x20, 0x120, 0x4)}
+
+
+def thread_types(key, ps):
+    kt, apc, proc, et, cid, tle, self_, cur, prcb, cth = THREADS[key]
+    selfname = "Self" if ps == 8 else "SelfPcr"
+    prcbname = "Prcb" if ps == 8 else "PrcbData"
+    return {"_KTHREAD": (kt, {"Header": (0, ("struct", "_DISPATCHER_HEADER")),
+                              "ApcState": (apc, ("struct", "_KAPC_STATE")),
+                              "Process": (proc, ("ptrto", "_KPROCESS"))}),
+            "_KAPC_STATE": (0x30 if ps == 8 else 0x18, {"ApcListHead": (0, ("arr", 2, "list")),
+                                                      "Process": (4 * ps, ("ptrto", "_KPROCESS"))}),
+            "_ETHREAD": (et, {"Tcb": (0, ("struct", "_KTHREAD")), "Cid": (cid, ("struct", "_CLIENT_ID")),
+                              "ThreadListEntry": (tle, "list")}),
+            "_CLIENT_ID": (2 * ps, {"UniqueProcess": (0, "ptr"), "UniqueThread": (ps, "ptr")}),
+            "_KPCR": (prcb + 0x100, {selfname: (self_, ("ptrto", "_KPCR")), "CurrentPrcb" if ps == 8 else "Prcb":
+                                     (cur, ("ptrto", "_KPRCB")), prcbname: (prcb, ("struct", "_KPRCB"))}),
+            "_KPRCB": (0x100, {"CurrentThread": (cth, ("ptrto", "_KTHREAD"))})}
 
 
 def common_types(ps):
@@ -276,6 +305,13 @@ VARIANTS = {
                              layout=_custom, kdbg_size=0x368, encoded=False, pdb="ntkrnlmp.pdb",
                              lab="29999.1.amd64fre.synthetic_custom.240101-0000",
                              ram=[(0, 128 * MiB)], selfmap=None, dump_sig=b"FDMP"),
+    # Nothing given: no low start block, no dump header, KDBG encoded (no tag),
+    # so only the self-map finds the root; vCPU 0 in user mode on explorer's
+    # KVA-shadow root. Raw and ELF only (a dump header names the root).
+    "win10-x64-nostub": dict(arch="x86_64", paging="ia32e", build=19041, major=10, minor=0, csd=0,
+                             layout=_w10x64, kdbg_size=0x368, encoded=True, pdb="ntkrnlmp.pdb",
+                             lab="19041.1.amd64fre.vb_release.191206-1406",
+                             ram=[(0, 128 * MiB)], selfmap=None, dump_sig=None, nostub=True),
     # PAE with RAM above 4 GiB (QEMU's ram-above-4g): 36-bit frame numbers.
     "win7sp1-x86-pae": dict(arch="x86", paging="pae", build=7601, major=6, minor=1, csd=0x100,
                             layout=_w7x86, kdbg_size=0x340, encoded=False, pdb="ntkrpamp.pdb",
@@ -641,6 +677,7 @@ class Machine:
 
     def __init__(self, name, seed, wine):
         self.name = name
+        self.seed = seed
         self.v = VARIANTS[name]
         self.rng = random.Random("%s:%s" % (seed, name))
         self.arch = self.v["arch"]
@@ -722,7 +759,7 @@ class Machine:
         self.plan_kernel()
         for pfn in range(self.kregion_pa >> 12, (self.kregion_pa + self.kregion_size) >> 12):
             reserved.add(pfn)
-        self.stub_pfn = rng.randrange(2, 0x9e) if self.arch == "x86_64" else None
+        self.stub_pfn = rng.randrange(2, 0x9e) if self.arch == "x86_64" and not v.get("nostub") else None
         self.decoy_pfn = 1 if self.arch == "x86_64" else None
         reserved.update(p for p in (self.stub_pfn, self.decoy_pfn) if p is not None)
         usable = [(b << 12, c << 12) for b, c in self.runs[1:]]  # allocations stay above 1 MiB
@@ -736,8 +773,9 @@ class Machine:
         self.load_modules()
         self.make_processes()
         self.write_kdbg()
-        if self.arch == "x86_64":
+        if self.stub_pfn is not None:
             self.write_low_stub()
+        self.make_threads()
         self.make_truth()
 
     def plan_kernel(self):
@@ -1456,6 +1494,58 @@ class Machine:
             self.kw(kb + self.sym["KiWaitAlways"], u64(rng.getrandbits(64) if self.ps == 8 else 0))
             self.kw(va, buf)
 
+    def make_threads(self):
+        """ETHREADs on each EPROCESS.ThreadListHead (ActiveThreads of them,
+        tids from the pids' CID space), and per vCPU a KPCR whose KPRCB's
+        CurrentThread is a thread of the process that vCPU runs. Built last,
+        with an rng of its own, so that everything before stays in place."""
+        rng = random.Random("%s:%s:threads" % (self.seed, self.name))
+        E, T, K = "_EPROCESS", "_ETHREAD", "_KTHREAD"
+        region = self.pool_va + 0x400000
+        need = sum(p["threads"] for p in self.procs) * (self.size(T) + 0x80) + 4 * PAGE
+        npages = (need + PAGE - 1) // PAGE
+        for i in range(npages):
+            self.pg.map(self.kdtb, region + i * PAGE, self.frames.take() * PAGE, glob=True)
+        cur = [region + rng.randrange(0, 16) * 16]
+
+        def alloc(size, align):
+            va = (cur[0] + rng.randrange(0, 4) * 16 + align - 1) & ~(align - 1)
+            cur[0] = va + size
+            check(cur[0] <= region + npages * PAGE, "thread pool holds the threads")
+            return va
+
+        used = {p["pid"] for p in self.procs} | {p["ppid"] for p in self.procs}
+        tle = self.off(T, "ThreadListEntry")
+        for p in self.procs:
+            tid, threads = p["pid"], []
+            for _ in range(p["threads"]):
+                tid += 4 * rng.randrange(1, 6)
+                while tid in used:
+                    tid += 4
+                used.add(tid)
+                et = alloc(self.size(T), 0x40)
+                self.kw(et + self.off(K, "Header"), bytes([6, 0, (self.size(K) // 4) & 0xff, 0]))
+                self.kw(et + self.off(K, "ApcState") + self.off("_KAPC_STATE", "Process"), self.ptr(p["eprocess"]))
+                self.kw(et + self.off(K, "Process"), self.ptr(p["eprocess"]))
+                self.kw(et + self.off(T, "Cid"), self.ptr(p["pid"]) + self.ptr(tid))
+                threads.append(dict(tid=tid, ethread=et))
+            p["thread_list"] = threads
+            self.link(self.kdtb, p["eprocess"] + self.off(E, "ThreadListHead"), [t["ethread"] for t in threads], tle)
+        # KPCR per vCPU: vCPU 0 runs explorer, vCPU 1 System (see vcpus())
+        self.kpcr = []
+        P, R = "_KPCR", "_KPRCB"
+        selfname, curname, prcbname = ("Self", "CurrentPrcb", "Prcb") if self.ps == 8 else \
+            ("SelfPcr", "Prcb", "PrcbData")
+        for name in ("explorer.exe", "System"):
+            proc = next(p for p in self.procs if p["name"] == name)
+            th = proc["thread_list"][rng.randrange(0, len(proc["thread_list"]))]
+            pcr = alloc(PAGE, PAGE)
+            self.kw(pcr + self.off(P, selfname), self.ptr(pcr))
+            self.kw(pcr + self.off(P, curname), self.ptr(pcr + self.off(P, prcbname)))
+            self.kw(pcr + self.off(P, prcbname) + self.off(R, "CurrentThread"), self.ptr(th["ethread"]))
+            self.kpcr.append(dict(kpcr=pcr, pid=proc["pid"], tid=th["tid"], ethread=th["ethread"],
+                                  eprocess=proc["eprocess"]))
+
     def write_low_stub(self):
         """x64 PROCESSOR_START_BLOCK below 1 MiB (MemProcFS's test): first
         qword & 0xffffffffffff00ff == 0x00000001000600E9, kernel entry VA at
@@ -1488,7 +1578,9 @@ class Machine:
         for p in self.procs:
             procs.append(dict(pid=p["pid"], ppid=p["ppid"], name=p["name"], dtb=p["dtb"], eprocess=p["eprocess"],
                               peb=p["peb"], create_time=p["create_time"], path=p["path"], cmdline=p["cmdline"],
-                              threads=p["threads"], nt_path=p["nt_path"]))
+                              threads=p["threads"], nt_path=p["nt_path"],
+                              tids=[t["tid"] for t in p["thread_list"]],
+                              ethreads=[t["ethread"] for t in p["thread_list"]]))
         self.truth = {
             "variant": self.name, "synthetic": True,
             "arch": self.arch, "paging": self.mode, "dtb": self.kdtb, "build": v["build"],
@@ -1502,7 +1594,7 @@ class Machine:
             "ps_loaded_module_list": kb + self.sym["PsLoadedModuleList"],
             "ps_initial_system_process": kb + self.sym["PsInitialSystemProcess"],
             "low_stub_pa": self.stub_pfn * PAGE if self.stub_pfn else 0,
-            "pte_base": self.pte_base, "ram": [list(r) for r in v["ram"]], "runs": [list(r) for r in self.runs],
+            "pte_base": self.pte_base, "selfmap_index": self.selfmap_idx, "ram": [list(r) for r in v["ram"]], "runs": [list(r) for r in self.runs],
             "processes": procs, "modules": self.modules,
             "dlls": {str(p["pid"]): p["dll_list"] for p in self.procs if not p.get("kernel")},
             "exports": exports, "forwarded": forwarded,
@@ -1513,9 +1605,12 @@ class Machine:
 
     def vcpus(self):
         """vCPU 0 runs explorer in kernel mode (its CR3, PCID bits on
-        Windows 10), vCPU 1 the System process."""
+        Windows 10), vCPU 1 the System process. Each vCPU's KPCR is its
+        GS base (x64; KERNEL_GS_BASE while in user mode) or FS base (x86).
+        nostub: vCPU 0 is in user mode on explorer's KVA-shadow root."""
         explorer = next(p for p in self.procs if p["name"] == "explorer.exe")
         w10 = self.v["build"] >= 10240
+        teb = 0x7ff5f0000000 + 0x1000 if self.ps == 8 else 0x7ffdf000
         if self.mode == "ia32e":
             cr0, cr4 = 0x80050033, 0x000406f8 | (0x170000 if w10 else 0)
         elif self.mode == "pae":
@@ -1523,8 +1618,21 @@ class Machine:
         else:
             cr0, cr4 = 0x80010031, 0x000006d9  # PSE on, PAE off
         cr3_0 = explorer["dtb"] | (2 if w10 else 0)
-        return [dict(cr0=cr0, cr3=cr3_0, cr4=cr4, rip=self.regs_rip, rsp=self.pool_va + 0x8000 - 0x48),
-                dict(cr0=cr0, cr3=self.kdtb, cr4=cr4, rip=self.regs_rip + 0x40, rsp=self.pool_va + 0x10000 - 0x48)]
+        out = [dict(cr0=cr0, cr3=cr3_0, cr4=cr4, rip=self.regs_rip, rsp=self.pool_va + 0x8000 - 0x48, user=False),
+               dict(cr0=cr0, cr3=self.kdtb, cr4=cr4, rip=self.regs_rip + 0x40, rsp=self.pool_va + 0x10000 - 0x48,
+                    user=False)]
+        if self.v.get("nostub"):
+            out[0].update(cr3=explorer["shadow"] | 1, rip=0x7ff600001000 + 0x1234, rsp=0x5f000 - 0x28, user=True)
+        for c, k in zip(out, self.kpcr):
+            c.update(current_pid=k["pid"], current_tid=k["tid"], current_ethread=k["ethread"],
+                     current_eprocess=k["eprocess"], kpcr=k["kpcr"])
+            if self.ps == 4:
+                c.update(fs_base=k["kpcr"], gs_base=0, kernel_gs_base=0)
+            elif c["user"]:
+                c.update(fs_base=0, gs_base=teb, kernel_gs_base=k["kpcr"])
+            else:
+                c.update(fs_base=0, gs_base=k["kpcr"], kernel_gs_base=teb)
+        return out
 
 
 # --------------------------------------------------------------------------
@@ -1587,30 +1695,46 @@ def note(name, ntype, desc):
     return struct.pack("<III", len(n), len(desc), ntype) + pad(n) + pad(desc)
 
 
-def qemu_cpu_state(c, cs, ds, ps):
-    """QEMUCPUState (QEMU target/i386/arch_dump.c): version 1, size 0x1B8."""
+def cpu_selectors(c, ps):
+    """(cs, ds, fs, gs): Windows' kernel or user selectors."""
+    if ps == 8:
+        return (0x33, 0x2b, 0x53, 0x2b) if c["user"] else (0x10, 0x2b, 0x53, 0x2b)
+    return (0x1b, 0x23, 0x3b, 0x23) if c["user"] else (0x8, 0x23, 0x30, 0x23)
+
+
+def qemu_cpu_state(c, ps):
+    """QEMUCPUState (QEMU target/i386/arch_dump.c): version 1, size 0x1B8,
+    kernel_gs_base last."""
+    cs, ds, fs, gs = cpu_selectors(c, ps)
     d = u32(1) + u32(0x1b8)
     gpr = [0] * 16
     gpr[6] = c["rsp"]
     d += b"".join(u64(x) for x in gpr) + u64(c["rip"]) + u64(0x246)
-    segs = [(cs, 0xffffffff, 0xa09b00 if ps == 8 else 0xcf9b00, 0)] + [(ds, 0xffffffff, 0xcf9300, 0)] * 5
+    csfl = (0xa0fb00 if c["user"] else 0xa09b00) if ps == 8 else (0xcffb00 if c["user"] else 0xcf9b00)
+    segs = [(cs, 0xffffffff, csfl, 0)] + [(ds, 0xffffffff, 0xcf9300, 0)] * 2
+    segs += [(fs, 0xfff if ps == 4 else 0xffffffff, 0xcf9300, c["fs_base"]),
+             (gs, 0xffffffff, 0xcf9300, c["gs_base"]), (ds, 0xffffffff, 0xcf9300, 0)]
     segs += [(0, 0, 0, 0), (0x40, 0x67, 0x8b00, 0), (0, 0x7f, 0, 0), (0, 0xfff, 0, 0)]
     for sel, lim, fl, base in segs:
         d += u32(sel) + u32(lim) + u32(fl) + u32(0) + u64(base)
     d += u64(c["cr0"]) + u64(0) + u64(0) + u64(c["cr3"]) + u64(c["cr4"])
-    d += u64(0)  # kernel_gs_base
+    d += u64(c["kernel_gs_base"])
     assert len(d) == 0x1b8
     return d
 
 
-def prstatus(m, c, cs, ds):
+def prstatus(m, c):
+    cs, ds, fs, gs = cpu_selectors(c, m.ps)
     if m.ps == 8:
         regs = [0] * 27
         regs[16], regs[17], regs[18], regs[19], regs[20] = c["rip"], cs, 0x246, c["rsp"], ds
+        regs[21], regs[22] = c["fs_base"], c["gs_base"]
         regs[23] = regs[24] = ds
+        regs[25], regs[26] = fs, gs
         return bytes(32) + u32(1) + bytes(76) + b"".join(u64(r) for r in regs) + bytes(8)
     regs = [0] * 17
     regs[7] = regs[8] = ds
+    regs[9], regs[10] = fs, gs
     regs[12], regs[13], regs[14], regs[15], regs[16] = c["rip"], cs, 0x246, c["rsp"], ds
     return bytes(24) + u32(1) + bytes(44) + b"".join(u32(r) for r in regs) + bytes(4)
 
@@ -1622,10 +1746,9 @@ def write_elf(m, path):
     PT_LOAD per block), the notes (all NT_PRSTATUS, then all QEMU notes),
     the memory, and .shstrtab at the end."""
     blocks = elf_blocks(m)
-    cs, ds = (0x10, 0x2b) if m.ps == 8 else (0x8, 0x23)
     vc = m.truth["vcpus"]
-    notes = b"".join(note("CORE", 1, prstatus(m, c, cs, ds)) for c in vc)
-    notes += b"".join(note("QEMU", 0, qemu_cpu_state(c, cs, ds, m.ps)) for c in vc)
+    notes = b"".join(note("CORE", 1, prstatus(m, c)) for c in vc)
+    notes += b"".join(note("QEMU", 0, qemu_cpu_state(c, m.ps)) for c in vc)
     nph = 1 + len(blocks)
     shoff, phoff = 64, 64 + 2 * 64
     note_off = phoff + nph * 56
@@ -2012,12 +2135,34 @@ def self_check(m):
     q = lambda name: struct.unpack_from("<Q", raw, KDBG[name][0])[0] & (0xffffffffffffffff if ps == 8 else 0xffffffff)
     check(q("KernBase") == kb and q("PsActiveProcessHead") == t["ps_active_process_head"] and
           q("PsLoadedModuleList") == t["ps_loaded_module_list"], "KDBG pointers")
+    # threads: EPROCESS.ThreadListHead through ETHREAD.ThreadListEntry, Cid
+    T = "_ETHREAD"
+    for p in t["processes"]:
+        ets = [e - off(T, "ThreadListEntry") for e in r.walk(kd, p["eprocess"] + off(E, "ThreadListHead"))]
+        check(ets == p["ethreads"] and len(ets) == p["threads"], "threads of %s" % p["name"])
+        for e, tid in zip(ets, p["tids"]):
+            check(r.ptr(kd, e + off(T, "Cid")) == p["pid"] and r.ptr(kd, e + off(T, "Cid") + ps) == tid, "Cid")
+    alltids = [x for p in t["processes"] for x in p["tids"]]
+    check(len(set(alltids)) == len(alltids) and not set(alltids) & {p["pid"] for p in t["processes"]},
+          "tids unique, apart from pids")
+    # each vCPU's KPCR leads to its current thread and process
+    P, R, KT = "_KPCR", "_KPRCB", "_KTHREAD"
+    prcb = "Prcb" if ps == 8 else "PrcbData"
+    for c in t["vcpus"]:
+        base = c["kernel_gs_base"] if c["user"] else c["gs_base"]
+        base = base if ps == 8 else c["fs_base"]
+        check(base == c["kpcr"] and r.ptr(kd, base + off(P, "Self" if ps == 8 else "SelfPcr")) == base, "KPCR.Self")
+        th = r.ptr(kd, base + off(P, prcb) + off(R, "CurrentThread"))
+        ep = r.ptr(kd, th + off(KT, "ApcState") + off("_KAPC_STATE", "Process"))
+        check(th == c["current_ethread"] and ep == c["current_eprocess"], "current thread of a vCPU")
     # the x64 low stub leads to the kernel DTB
-    if ps == 8:
+    if t["low_stub_pa"]:
         stub = m.phys.read(t["low_stub_pa"], PAGE)
         check(struct.unpack_from("<Q", stub)[0] & 0xffffffffffff00ff == 0x00000001000600E9, "low stub magic")
         check(struct.unpack_from("<Q", stub, 0xa0)[0] == kd, "low stub PML4")
     # the self-map shows the root where Windows expects it
+    if m.mode == "ia32e":
+        check(m.pg.rd(kd + 8 * t["selfmap_index"]) & r.pg.addr_mask == kd, "x64 self-map")
     if m.mode == "legacy":
         check(r.ptr(kd, 0xc0300000 + 0x300 * 4) & ~0xfff == kd, "legacy self-map")
     elif m.mode == "pae":
@@ -2050,10 +2195,10 @@ def read_back(m, out, places, bitmap):
             f.seek(ph[2] + pfn * PAGE - ph[4])
             check(f.read(PAGE) == want(pfn), "mem.elf page 0x%x" % pfn)
         check(b"QEMU\0" in head and b"CORE\0" in head, "mem.elf notes")
-    with open(os.path.join(out, "mem.dmp"), "rb") as f:
-        hdr = f.read(0x2000)
+    with open(os.path.join(out, "mem.dmp") if places else os.devnull, "rb") as f:
+        hdr = f.read(0x2000) if places else b"PAGEDU64"
         check(hdr[:8] in (b"PAGEDU64", b"PAGEDUMP"), "mem.dmp signature")
-        for pfn in sample:
+        for pfn in sample if places else ():
             b, c, foff = next(x for x in places if x[0] <= pfn < x[0] + x[1])
             f.seek(foff + (pfn - b) * PAGE)
             check(f.read(PAGE) == want(pfn), "mem.dmp page 0x%x" % pfn)
@@ -2184,7 +2329,9 @@ def hostile(m, out_root, log):
     # 7. KDBG with a bad Size
     ph = m.phys.clone()
     patch(ph, kd, t["kdbg_va"] + 0x14, u32(0xfffffff0))
-    emit("kdbg-bad-size", ph, {"info": {"status": "any"}, "ps": {"status": "any"}},
+    # Rejected; the root comes from the start block (x64) or the self-map
+    # (x86), ntoskrnl from its exports, the processes from PsInitialSystemProcess.
+    emit("kdbg-bad-size", ph, {"info": {"status": "ok"}, "ps": {"status": "ok", "pids_all": True}},
          "KDBG Size is 0xfffffff0")
     # 8. self-referencing page tables: the pool's top-level entry points at
     # the root itself, so EPROCESS reads land in page tables
@@ -2257,8 +2404,11 @@ def build_variant(name, seed, out_root, do_check, log):
     os.makedirs(out, exist_ok=True)
     write_raw(m, os.path.join(out, "mem.raw"))
     write_elf(m, os.path.join(out, "mem.elf"))
-    places = write_dmp(m, os.path.join(out, "mem.dmp"))
-    files = {"raw": "mem.raw", "elf": "mem.elf", "dmp": "mem.dmp"}
+    files = {"raw": "mem.raw", "elf": "mem.elf"}
+    places = None
+    if not m.v.get("nostub"):  # a dump header would name the root
+        places = write_dmp(m, os.path.join(out, "mem.dmp"))
+        files["dmp"] = "mem.dmp"
     bitmap = None
     if m.v["dump_sig"]:
         bitmap = write_bitmap_dmp(m, os.path.join(out, "mem-bitmap.dmp"))

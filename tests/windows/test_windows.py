@@ -115,6 +115,42 @@ class Case:
         self.modules()
         self.syms()
         self.dlls()
+        if self.fmt == "raw" or self.a.quick is False:
+            self.threads()
+        if self.fmt == "elf":
+            self.current()
+
+    def threads(self):
+        """ps --threads: each process, then its ETHREADs (pid = tid, tgid =
+        the process id, task = the ETHREAD) in list order."""
+        rc, out, err = self.run("ps", "--threads")
+        j = parse_json(out)
+        ok = rc == 0 and isinstance(j, list)
+        check(self.name("ps --threads runs"), ok, "exit 0 and a JSON list", "exit %d, stderr %r" % (rc, err))
+        if not ok:
+            return
+        want, got = [], []
+        for p in self.t["processes"]:
+            want.append((p["pid"], p["pid"], p["eprocess"]))
+            want += [(tid, p["pid"], et) for tid, et in zip(p["tids"], p["ethreads"])]
+        for e in j:
+            try:
+                got.append((e.get("pid"), e.get("tgid"), h(e.get("task"))))
+            except (TypeError, ValueError):
+                got.append((e.get("pid"), e.get("tgid"), e.get("task")))
+        bad = [(w, g) for w, g in zip(want, got) if w != g]
+        check(self.name("ps --threads: processes and threads"), len(want) == len(got) and not bad,
+              "%d entries as in truth.json" % len(want),
+              "%d entries, mismatches (want, got): %s" % (len(got), short(bad[:4], 300)))
+
+    def current(self):
+        """ps --current: the process each vCPU runs, through its KPCR."""
+        rc, out, err = self.run("ps", "--current")
+        j = parse_json(out)
+        got = [(e.get("vcpu"), e.get("pid")) for e in j] if rc == 0 and isinstance(j, list) else \
+            "exit %d: %s" % (rc, err)
+        want = [(i, c["current_pid"]) for i, c in enumerate(self.t["vcpus"])]
+        check(self.name("ps --current"), got == want, want, got)
 
     def needs_profile(self):
         """Encoded KDBG / unknown build without a profile: a clear failure
