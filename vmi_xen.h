@@ -85,8 +85,13 @@
                           taken away (a watched read takes write away too:
                           EPT has no write-only pages); each frame's former
                           access (xc_get_mem_access) restored on clear
-       WATCH              refused, VMI_ERR_UNSUPPORTED: Xen reports accesses
-                          by frame and before they happen; use MEM_ACCESS
+       WATCH              xc_set_mem_access on the frame the core translated
+                          addr to at registration (VMI_ERR_NOT_PRESENT when
+                          it has none; its read or write taken away as for
+                          MEM_ACCESS), single-steps (below)
+   Frames are shared: a frame's rights are its former access less what
+   every MEM_ACCESS and WATCH event covering it watches, recomputed when one
+   is set or cleared, the former access restored when the last goes.
    A request on the ring shared with Xen (signalled on the event channel
    bound with libxenevtchn) stops its vCPU; delivering it also pauses the
    domain, so that every vCPU stands still during the callback as with the
@@ -101,6 +106,34 @@
                     single-stepped (TOGGLE_SINGLESTEP); at that step's event
                     the int3 is written again and the step ends, unseen
                     unless the vCPU is being single-stepped
+   Watchpoints are reported after the access, as the API (and the QEMU
+   backend) has them. Xen reports the access on the frame before it
+   happens, with the access's first byte (gla, or gfn and offset) but not
+   its width. When that byte lies in [addr, addr+len) (compared by linear
+   address when Xen gives one - GLA_VALID - else by guest-physical
+   address, so that without one an access through another mapping of the
+   frame counts too; a fault in the CPU's own page walk never does) and
+   the kind is watched, the vCPU runs the instruction again natively with
+   the frame's restriction lifted, single-stepped (not EMULATE: Xen
+   emulates at the vCPU's next entry, after any callback, and says nothing
+   when done); at that step's event the frame is restricted again and the
+   callback runs: hit->addr is the
+   watchpoint's addr (as the QEMU backend's), hit->regs the vCPU's after
+   the instruction (rip at the next one), hit->access the access made and
+   hit->va its linear address (0 without one). Any other access to the
+   frame completes unseen (EMULATE: no callback, not counted). Limits:
+   an access that starts before addr and reaches into it (a wider or
+   unaligned store, memset or a struct copy over the variable) is not
+   reported, Xen giving no width; while the frame is lifted other vCPUs'
+   accesses to it go unseen; one watched access per step (an instruction
+   touching a second watched frame has that one emulated, unreported); the
+   frame is the one addr mapped to at registration: should the kernel
+   remap addr, the watchpoint watches the old frame (clear and register it
+   again). An access a MEM_ACCESS event and a watchpoint both claim is
+   delivered to the MEM_ACCESS callback first (before it happens), then,
+   unless DENY suppressed it, stepped through for the watchpoint's. On a
+   vCPU being single-stepped for a SINGLESTEP event, the step a
+   watchpoint is reported at is then delivered as that event's too.
    Without a callback: an int3 that is not ours goes back to the guest
    (xc_hvm_inject_trap, #BP); an access the trap caught but no event
    watches is emulated. Other vCPUs run during the step over a breakpoint:
@@ -301,6 +334,7 @@ typedef struct vmi__xen_vm_event {
 #define VMI__XEN_REASON_SINGLESTEP 7u
 #define VMI__XEN_MEM_ACCESS_RWX 0x7u     /* MEM_ACCESS_R|W|X: VMI_WATCH_* bit for bit */
 #define VMI__XEN_MEM_ACCESS_GLA_VALID 0x8u
+#define VMI__XEN_MEM_ACCESS_FAULT_IN_GPT 0x20u /* the CPU's page walk, not the instruction, touched the frame */
 #define VMI__XEN_DEBUG_STEP_OFF 0u       /* XEN_DOMCTL_DEBUG_OP_SINGLE_STEP_* */
 #define VMI__XEN_DEBUG_STEP_ON 1u
 #define VMI__XEN_TRAP_SW_EXCEPTION 6u    /* X86_EVENTTYPE_SW_EXCEPTION */
@@ -407,12 +441,22 @@ typedef struct vmi__xen_chunk {
 /* What an armed event needs kept: a breakpoint's byte, a watch's rights. */
 typedef struct vmi__xen_arm {
     vmi_event *ev;
-    uint64_t pa;            /* breakpoints */
+    uint64_t pa;            /* breakpoints, watchpoints */
     uint8_t orig;           /* breakpoints: the byte under the int3 */
-    uint64_t gfn, nframes;  /* MEM_ACCESS */
-    uint8_t *orig_access;   /* MEM_ACCESS: per frame, the access before any event */
+    uint64_t gfn, nframes;  /* MEM_ACCESS; WATCH: pa's frame, 1 */
+    uint8_t *orig_access;   /* MEM_ACCESS, WATCH: per frame, the access before any event */
     struct vmi__xen_arm *next;
 } vmi__xen_arm;
+
+/* A vCPU running the instruction a watchpoint caught, its frame's
+   restriction lifted, single-stepped: the watchpoint is reported at the
+   step's end, after the access. */
+typedef struct vmi__xen_wstep {
+    uint64_t gfn;    /* the frame lifted; VMI__XEN_NONE when none */
+    vmi_event *ev;
+    uint64_t va;     /* the access's linear address, 0 when Xen gave none */
+    uint32_t access; /* VMI_WATCH_* made */
+} vmi__xen_wstep;
 
 typedef struct vmi__xen {
     vmi_allocator alloc;
@@ -442,6 +486,11 @@ typedef struct vmi__xen {
     int ring_broken;          /* the ring made no sense: no more requests taken or answered */
     uint8_t *step_user;       /* per vCPU: single-stepped for a SINGLESTEP event */
     uint64_t *step_over;      /* per vCPU: stepping over the int3 at this pa */
+    vmi__xen_wstep *wstep;    /* per vCPU: stepping through an access a watchpoint caught */
+    uint32_t lifted;          /* how many wstep are under way */
+    vmi_event *then_watch;    /* a watchpoint the MEM_ACCESS access being delivered also hit */
+    int hit_watch;            /* the delivered hit ends a wstep */
+    int again;                /* x->req (a step) is a SINGLESTEP event's too: delivered next */
     vmi__xen_vm_event req;    /* the request delivered, answered by resume() */
     int delivered;
     uint32_t rsp_flags;
@@ -998,10 +1047,36 @@ static vmi_status vmi__xen_step(vmi__xen *x, uint32_t vcpu, int on) {
     return VMI_OK;
 }
 
-/* ---- MEM_ACCESS: each frame's rights are what no armed event watches ------------- */
+/* Whether vCPU v must go on single-stepping: for a SINGLESTEP event, over
+   a breakpoint, or through an access a watchpoint caught. */
+static int vmi__xen_stepping(const vmi__xen *x, uint32_t v) {
+    return x->step_user[v] || x->step_over[v] != VMI__XEN_NONE || x->wstep[v].gfn != VMI__XEN_NONE;
+}
+
+/* Single-step events come for our steps over breakpoints and watched accesses
+   too: on from the first breakpoint, watchpoint or step until close. */
+static vmi_status vmi__xen_monitor_steps(vmi__xen *x) {
+    if (x->mon_step) return VMI_OK;
+    errno = 0;
+    if (x->api.xc_monitor_singlestep(x->xch, x->domid, true) < 0) return vmi__xen_oserr(x, errno, "xc_monitor_singlestep");
+    x->mon_step = 1;
+    return VMI_OK;
+}
+
+/* ---- MEM_ACCESS, WATCH: each frame's rights are what no armed event watches ------ */
 
 static int vmi__xen_covers(const vmi__xen_arm *a, uint64_t gfn) {
-    return a->ev->type == VMI_EVENT_MEM_ACCESS && gfn >= a->gfn && gfn - a->gfn < a->nframes;
+    return (a->ev->type == VMI_EVENT_MEM_ACCESS || a->ev->type == VMI_EVENT_WATCH) && gfn >= a->gfn &&
+           gfn - a->gfn < a->nframes;
+}
+
+/* A frame a vCPU is stepping through a watched access on keeps its
+   original rights until that step ends. */
+static int vmi__xen_is_lifted(const vmi__xen *x, uint64_t gfn) {
+    uint32_t v;
+    for (v = 0; x->lifted && v < x->nvcpus; v++)
+        if (x->wstep[v].gfn == gfn) return 1;
+    return 0;
 }
 
 /* The xenmem_access_t for gfn with the events armed (but `skip`), and via
@@ -1015,6 +1090,7 @@ static int vmi__xen_access_for(vmi__xen *x, uint64_t gfn, const vmi__xen_arm *sk
             watched |= a->ev->access;
             *orig = a->orig_access[gfn - a->gfn];
         }
+    if (vmi__xen_is_lifted(x, gfn)) watched = 0;
     if (watched & VMI_WATCH_READ) watched |= VMI_WATCH_WRITE; /* EPT: no write without read */
     return *orig < 0 ? -1 : (int)((uint32_t)*orig & ~watched & VMI__XEN_MEM_ACCESS_RWX);
 }
@@ -1059,10 +1135,19 @@ static vmi_status vmi__xen_save_access(vmi__xen *x, vmi__xen_arm *rec) {
     return VMI_OK;
 }
 
+/* MEM_ACCESS on its frames; WATCH on its variable's frame (addr is a
+   multiple of len <= 8: one frame), stepped through at a hit. */
 static vmi_status vmi__xen_watch_set(vmi__xen *x, vmi__xen_arm *rec) {
     vmi_status st;
-    rec->gfn = rec->ev->addr >> VMI__PAGE_SHIFT;
-    rec->nframes = rec->ev->len >> VMI__PAGE_SHIFT;
+    if (rec->ev->type == VMI_EVENT_WATCH) {
+        if ((st = vmi__xen_monitor_steps(x)) != VMI_OK) return st;
+        rec->pa = rec->ev->pa__;
+        rec->gfn = rec->pa >> VMI__PAGE_SHIFT;
+        rec->nframes = 1;
+    } else {
+        rec->gfn = rec->ev->addr >> VMI__PAGE_SHIFT;
+        rec->nframes = rec->ev->len >> VMI__PAGE_SHIFT;
+    }
     if (rec->nframes > VMI__XEN_MAX_WATCH)
         return vmi__xen_fail(x, VMI_ERR_LIMIT, "a memory access event over %llu frames (at most %u)",
                              (unsigned long long)rec->nframes, VMI__XEN_MAX_WATCH);
@@ -1091,9 +1176,9 @@ static vmi_status vmi__xen_check_new(vmi__xen *x, const vmi_event *ev) {
     }
     if (ev->type == VMI_EVENT_SINGLESTEP && (uint32_t)ev->vcpu >= x->nvcpus)
         return vmi__xen_fail(x, VMI_ERR_ARG, "single-step on vCPU %d of %u", (int)ev->vcpu, (unsigned)x->nvcpus);
-    if (ev->type == VMI_EVENT_BREAKPOINT && ev->pa__ == VMI__XEN_NONE)
-        return vmi__xen_fail(x, VMI_ERR_NOT_PRESENT, "breakpoint at 0x%llx: not mapped in the kernel's page tables",
-                             (unsigned long long)ev->addr);
+    if ((ev->type == VMI_EVENT_BREAKPOINT || ev->type == VMI_EVENT_WATCH) && ev->pa__ == VMI__XEN_NONE)
+        return vmi__xen_fail(x, VMI_ERR_NOT_PRESENT, "%s at 0x%llx: not mapped in the kernel's page tables",
+                             ev->type == VMI_EVENT_WATCH ? "watchpoint" : "breakpoint", (unsigned long long)ev->addr);
     if (ev->type == VMI_EVENT_BREAKPOINT && vmi__xen_bp_at(x, ev->pa__))
         return vmi__xen_fail(x, VMI_ERR_ARG, "a breakpoint at pa 0x%llx is already armed", (unsigned long long)ev->pa__);
     return VMI_OK;
@@ -1108,16 +1193,6 @@ static vmi_status vmi__xen_monitor_cr(vmi__xen *x, const vmi_event *ev, int on) 
     } else if (x->api.xc_monitor_write_ctrlreg(x->xch, x->domid, index, on != 0, true, 0, true) < 0) {
         return vmi__xen_oserr(x, errno, "xc_monitor_write_ctrlreg");
     }
-    return VMI_OK;
-}
-
-/* Single-step events come for our steps over breakpoints too: on from the
-   first breakpoint or step until close. */
-static vmi_status vmi__xen_monitor_steps(vmi__xen *x) {
-    if (x->mon_step) return VMI_OK;
-    errno = 0;
-    if (x->api.xc_monitor_singlestep(x->xch, x->domid, true) < 0) return vmi__xen_oserr(x, errno, "xc_monitor_singlestep");
-    x->mon_step = 1;
     return VMI_OK;
 }
 
@@ -1143,6 +1218,10 @@ static vmi_status vmi__xen_bp_set(vmi__xen *x, vmi__xen_arm *rec) {
 static vmi_status vmi__xen_step_set(vmi__xen *x, uint32_t vcpu, int on) {
     vmi_status st, st2;
     if (on && (st = vmi__xen_monitor_steps(x)) != VMI_OK) return st;
+    if (!on && (x->step_over[vcpu] != VMI__XEN_NONE || x->wstep[vcpu].gfn != VMI__XEN_NONE)) {
+        x->step_user[vcpu] = 0; /* a step of ours is under way: it ends at its own event */
+        return VMI_OK;
+    }
     if ((st = vmi__xen_pause(x)) != VMI_OK) return st;
     st = vmi__xen_step(x, vcpu, on);
     st2 = vmi__xen_unpause(x);
@@ -1156,7 +1235,8 @@ static vmi_status vmi__xen_arm_event(vmi__xen *x, vmi__xen_arm *rec) {
     case VMI_EVENT_REG_WRITE: return vmi__xen_monitor_cr(x, ev, 1);
     case VMI_EVENT_BREAKPOINT: return vmi__xen_bp_set(x, rec);
     case VMI_EVENT_SINGLESTEP: return vmi__xen_step_set(x, (uint32_t)ev->vcpu, 1);
-    case VMI_EVENT_MEM_ACCESS: return vmi__xen_watch_set(x, rec);
+    case VMI_EVENT_MEM_ACCESS:
+    case VMI_EVENT_WATCH: return vmi__xen_watch_set(x, rec);
     default: return vmi__xen_fail(x, VMI_ERR_UNSUPPORTED, "event type %d", (int)ev->type);
     }
 }
@@ -1166,9 +1246,6 @@ static vmi_status vmi__xen_event_set(void *ctx, vmi_event *ev) {
     vmi__xen_arm *rec;
     vmi_status st;
     if ((st = vmi__xen_usable(x)) != VMI_OK || (st = vmi__xen_check_new(x, ev)) != VMI_OK) return st;
-    if (ev->type == VMI_EVENT_WATCH)
-        return vmi__xen_fail(x, VMI_ERR_UNSUPPORTED, "Xen reports memory accesses by frame and before they happen: "
-                             "use VMI_EVENT_MEM_ACCESS on the frame, not a watchpoint");
     if ((st = vmi__xen_monitor_on(x)) != VMI_OK) return st;
     if (!(rec = (vmi__xen_arm *)vmi__xen_calloc(x, 1, sizeof *rec))) return vmi__xen_fail(x, VMI_ERR_NOMEM, "event");
     rec->ev = ev;
@@ -1198,7 +1275,8 @@ static vmi_status vmi__xen_disarm(vmi__xen *x, vmi__xen_arm *rec) {
         }
         return st;
     case VMI_EVENT_SINGLESTEP: return vmi__xen_step_set(x, (uint32_t)ev->vcpu, 0);
-    case VMI_EVENT_MEM_ACCESS: return vmi__xen_apply_access(x, rec, rec->gfn, rec->nframes, NULL);
+    case VMI_EVENT_MEM_ACCESS:
+    case VMI_EVENT_WATCH: return vmi__xen_apply_access(x, rec, rec->gfn, rec->nframes, NULL);
     default: return VMI_OK;
     }
 }
@@ -1244,15 +1322,74 @@ static vmi_status vmi__xen_deliver(vmi__xen *x, vmi_event *ev, vmi_event_hit *hi
     return VMI_OK;
 }
 
+/* Whether the access in x->req is watchpoint a's: its frame, its kind, and
+   the byte Xen reports (the access's first) in [addr, addr+len), by linear
+   address when Xen gives one, else by guest-physical address. The CPU's
+   own page walk touching the frame is no access of the instruction's. */
+static int vmi__xen_watch_hit(const vmi__xen *x, const vmi__xen_arm *a) {
+    uint64_t gfn = x->req.u.mem_access.gfn, pa;
+    uint32_t flags = x->req.u.mem_access.flags;
+    if (a->ev->type != VMI_EVENT_WATCH || a->gfn != gfn || !(a->ev->access & flags) ||
+        (flags & VMI__XEN_MEM_ACCESS_FAULT_IN_GPT))
+        return 0;
+    if (flags & VMI__XEN_MEM_ACCESS_GLA_VALID) return x->req.u.mem_access.gla - a->ev->addr < a->ev->len;
+    pa = (gfn << VMI__PAGE_SHIFT) | (x->req.u.mem_access.offset & (VMI__PAGE_SIZE - 1));
+    return pa - a->pa < a->ev->len;
+}
+
+/* The watched frame's rights back as the armed events want them (none
+   covering it: the clear restored them already). */
+static vmi_status vmi__xen_watch_end(vmi__xen *x, uint32_t v) {
+    uint64_t gfn = x->wstep[v].gfn;
+    const vmi__xen_arm *a;
+    x->wstep[v].gfn = VMI__XEN_NONE;
+    x->lifted--;
+    for (a = x->arms; a && !vmi__xen_covers(a, gfn); a = a->next) {
+    }
+    return a ? vmi__xen_apply_access(x, a, gfn, 1, NULL) : VMI_OK;
+}
+
+/* The vCPU of x->req is to run its instruction again, natively, with the
+   watched frame's rights lifted and single-stepped: the access completes
+   and the watchpoint is reported at the step. */
+static vmi_status vmi__xen_watch_begin(vmi__xen *x, const vmi__xen_arm *a) {
+    uint32_t v = x->req.vcpu_id, flags = x->req.u.mem_access.flags;
+    vmi__xen_wstep *w = &x->wstep[v];
+    int stepping = vmi__xen_stepping(x, v);
+    vmi_status st;
+    w->gfn = a->gfn;
+    w->ev = a->ev;
+    w->access = flags & a->ev->access;
+    w->va = (flags & VMI__XEN_MEM_ACCESS_GLA_VALID) ? x->req.u.mem_access.gla : 0;
+    x->lifted++;
+    if ((st = vmi__xen_apply_access(x, a, a->gfn, 1, NULL)) == VMI_OK && !stepping) st = vmi__xen_step(x, v, 1);
+    if (st != VMI_OK) (void)vmi__xen_watch_end(x, v);
+    return st;
+}
+
+/* A MEM_ACCESS event's access is delivered before it happens; a watchpoint's
+   after (stepped through); an access neither claims completes unseen. One
+   watched access per step: a vCPU stepping through one already has the
+   next emulated. */
 static vmi_status vmi__xen_on_mem(vmi__xen *x, vmi_event_hit *hit) {
     uint64_t gfn = x->req.u.mem_access.gfn;
     uint32_t made = x->req.u.mem_access.flags & VMI__XEN_MEM_ACCESS_RWX;
-    vmi__xen_arm *a;
+    vmi__xen_arm *a, *w = NULL;
     vmi_status st;
+    for (a = x->arms; a && !w && x->wstep[x->req.vcpu_id].gfn == VMI__XEN_NONE; a = a->next)
+        if (vmi__xen_watch_hit(x, a)) w = a;
     for (a = x->arms; a; a = a->next)
-        if (vmi__xen_covers(a, gfn) && (a->ev->access & made)) break;
-    if (!a) return vmi__xen_quiet(x, VMI__XEN_FLAG_EMULATE); /* caught for EPT's sake, or cleared since */
+        if (a->ev->type == VMI_EVENT_MEM_ACCESS && vmi__xen_covers(a, gfn) && (a->ev->access & made)) break;
+    if (!a && w) {
+        if ((st = vmi__xen_watch_begin(x, w)) != VMI_OK) {
+            (void)vmi__xen_respond(x, VMI__XEN_FLAG_EMULATE);
+            return st;
+        }
+        return vmi__xen_quiet(x, 0);
+    }
+    if (!a) return vmi__xen_quiet(x, VMI__XEN_FLAG_EMULATE); /* caught for EPT's sake, off the watch, or cleared since */
     if ((st = vmi__xen_deliver(x, a->ev, hit, VMI__XEN_FLAG_EMULATE)) != VMI_OK) return st;
+    x->then_watch = w ? w->ev : NULL;
     hit->addr = (gfn << VMI__PAGE_SHIFT) | (x->req.u.mem_access.offset & (VMI__PAGE_SIZE - 1));
     hit->access = made;
     if (x->req.u.mem_access.flags & VMI__XEN_MEM_ACCESS_GLA_VALID) hit->va = x->req.u.mem_access.gla;
@@ -1291,26 +1428,52 @@ static vmi_status vmi__xen_on_bp(vmi__xen *x, vmi_event_hit *hit) {
     return vmi__xen_quiet(x, 0);
 }
 
-/* A step: the end of one over a breakpoint (its int3 goes back), a
-   SINGLESTEP event's, or both. */
+static vmi_status vmi__xen_user_step(vmi__xen *x, vmi_event_hit *hit) {
+    uint32_t v = x->req.vcpu_id;
+    vmi__xen_arm *a;
+    for (a = x->arms; a; a = a->next)
+        if (a->ev->type == VMI_EVENT_SINGLESTEP && (uint32_t)a->ev->vcpu == v) break;
+    if (!a) return vmi__xen_quiet(x, 0); /* cleared since (its step was switched off) */
+    return vmi__xen_deliver(x, a->ev, hit, 0);
+}
+
+/* The access a watchpoint caught has happened: its frame is watched again
+   and the watchpoint reported, at the instruction after it. */
+static vmi_status vmi__xen_on_watch_step(vmi__xen *x, vmi_event_hit *hit) {
+    uint32_t v = x->req.vcpu_id;
+    vmi__xen_wstep w = x->wstep[v];
+    vmi_status st = vmi__xen_watch_end(x, v), st2;
+    if (st == VMI_OK && vmi__xen_find_arm(x, w.ev)) {
+        if ((st = vmi__xen_deliver(x, w.ev, hit, 0)) != VMI_OK) return st;
+        hit->addr = w.ev->addr;
+        hit->access = w.access;
+        hit->va = w.va;
+        x->hit_watch = 1;
+        return VMI_OK;
+    }
+    if (st == VMI_OK && x->step_user[v]) return vmi__xen_user_step(x, hit);
+    if (!vmi__xen_stepping(x, v) && (st2 = vmi__xen_step(x, v, 0)) != VMI_OK && st == VMI_OK) st = st2;
+    st2 = vmi__xen_respond(x, 0);
+    return st != VMI_OK ? st : st2 != VMI_OK ? st2 : VMI_ERR_NOT_FOUND;
+}
+
+/* A step: the end of one over a breakpoint (its int3 goes back), of one
+   through a watched access, a SINGLESTEP event's, or several. */
 static vmi_status vmi__xen_on_step(vmi__xen *x, vmi_event_hit *hit) {
     static const uint8_t int3 = 0xCC;
     uint32_t v = x->req.vcpu_id;
-    vmi__xen_arm *a;
     if (x->step_over[v] != VMI__XEN_NONE) {
         uint64_t pa = x->step_over[v];
         vmi_status st;
         x->step_over[v] = VMI__XEN_NONE;
         if (vmi__xen_bp_at(x, pa) && (st = vmi__xen_poke(x, pa, NULL, &int3)) != VMI_OK) {
-            (void)vmi__xen_respond(x, x->step_user[v] ? 0 : VMI__XEN_FLAG_TOGGLE_SINGLESTEP);
+            (void)vmi__xen_respond(x, vmi__xen_stepping(x, v) ? 0 : VMI__XEN_FLAG_TOGGLE_SINGLESTEP);
             return st;
         }
-        if (!x->step_user[v]) return vmi__xen_quiet(x, VMI__XEN_FLAG_TOGGLE_SINGLESTEP);
+        if (!vmi__xen_stepping(x, v)) return vmi__xen_quiet(x, VMI__XEN_FLAG_TOGGLE_SINGLESTEP);
     }
-    for (a = x->arms; a; a = a->next)
-        if (a->ev->type == VMI_EVENT_SINGLESTEP && (uint32_t)a->ev->vcpu == v) break;
-    if (!a) return vmi__xen_quiet(x, 0); /* cleared since (its step was switched off) */
-    return vmi__xen_deliver(x, a->ev, hit, 0);
+    if (x->wstep[v].gfn != VMI__XEN_NONE) return vmi__xen_on_watch_step(x, hit);
+    return vmi__xen_user_step(x, hit);
 }
 
 static vmi_status vmi__xen_handle(vmi__xen *x, vmi_event_hit *hit) {
@@ -1368,6 +1531,11 @@ static vmi_status vmi__xen_event_wait(void *ctx, int timeout_ms, vmi_event_hit *
         return (st = vmi__xen_dominfo_get(x, &info)) != VMI_OK ? st : VMI_ERR_TIMEOUT;
     }
     if (x->ring_broken) return vmi__xen_fail(x, VMI_ERR_BACKEND, "the vm_event ring failed before: close and open again");
+    if (x->again) { /* the step a watchpoint was reported at is a SINGLESTEP event's too */
+        x->again = 0;
+        memset(hit, 0, sizeof *hit);
+        if ((st = vmi__xen_user_step(x, hit)) != VMI_ERR_NOT_FOUND) return st;
+    }
     for (;;) {
         int r = vmi__xen_take(x);
         if (r < 0 && (x->ring_broken = 1) != 0)
@@ -1392,16 +1560,30 @@ static void vmi__xen_event_respond(void *ctx, const vmi_event_hit *hit, int resp
 }
 
 /* After a callback: a breakpoint still armed is stepped over with its
-   original byte; the answer goes to Xen and the domain runs on. */
+   original byte; an access a MEM_ACCESS callback let through that a
+   watchpoint also caught is stepped through; a watchpoint's step ends
+   (or stays held for the SINGLESTEP event's delivery); the answer goes to
+   Xen and the domain runs on. */
 static vmi_status vmi__xen_finish(vmi__xen *x) {
     uint32_t flags = x->rsp_flags, v = x->req.vcpu_id;
-    vmi__xen_arm *a = vmi__xen_find_arm(x, x->hit_ev);
+    vmi__xen_arm *a = vmi__xen_find_arm(x, x->hit_ev), *w = x->then_watch ? vmi__xen_find_arm(x, x->then_watch) : NULL;
     vmi_status st = VMI_OK, st2;
     x->delivered = 0;
+    x->then_watch = NULL;
     if (x->req.reason == VMI__XEN_REASON_SOFTWARE_BREAKPOINT && a && a->ev->type == VMI_EVENT_BREAKPOINT &&
         (st = vmi__xen_poke(x, a->pa, NULL, &a->orig)) == VMI_OK) {
+        if (!vmi__xen_stepping(x, v)) flags |= VMI__XEN_FLAG_TOGGLE_SINGLESTEP;
         x->step_over[v] = a->pa;
-        if (!x->step_user[v]) flags |= VMI__XEN_FLAG_TOGGLE_SINGLESTEP;
+    }
+    if (w && !(flags & VMI__XEN_FLAG_EMULATE_NOWRITE) && (st = vmi__xen_watch_begin(x, w)) == VMI_OK)
+        flags &= ~VMI__XEN_FLAG_EMULATE;
+    if (x->hit_watch) {
+        x->hit_watch = 0;
+        if (x->step_user[v]) {
+            x->again = 1;
+            return vmi__xen_unpause(x);
+        }
+        if (!vmi__xen_stepping(x, v)) st = vmi__xen_step(x, v, 0);
     }
     st2 = vmi__xen_respond(x, flags);
     if (st == VMI_OK) st = st2;
@@ -1436,8 +1618,9 @@ static void vmi__xen_drop_events(vmi__xen *x) {
             (void)vmi__xen_respond(x, x->rsp_flags);
             (void)vmi__xen_unpause(x);
         }
+        if (x->again) (void)vmi__xen_respond(x, 0);
         for (v = 0; v < x->nvcpus; v++)
-            if (x->step_over[v] != VMI__XEN_NONE) (void)vmi__xen_step(x, v, 0);
+            if (x->step_over[v] != VMI__XEN_NONE || x->wstep[v].gfn != VMI__XEN_NONE) (void)vmi__xen_step(x, v, 0);
         while (!x->ring_broken && vmi__xen_take(x) > 0) {
             if (x->req.version != VMI__XEN_VM_EVENT_VERSION) break;
             (void)vmi__xen_respond(x, 0);
@@ -1464,6 +1647,7 @@ static void vmi__xen_destroy(vmi__xen *x) {
     vmi__xen_free(x, x->chunks);
     vmi__xen_free(x, x->step_user);
     vmi__xen_free(x, x->step_over);
+    vmi__xen_free(x, x->wstep);
     vmi__xen_unload(x);
     x->alloc.free(x, x->alloc.user);
 }
@@ -1525,9 +1709,10 @@ static vmi_status vmi__xen_attach(vmi__xen *x, const vmi_xen_desc *desc) {
     x->chunks = (vmi__xen_chunk *)vmi__xen_calloc(x, x->nchunks, sizeof *x->chunks);
     x->step_user = (uint8_t *)vmi__xen_calloc(x, x->nvcpus, 1);
     x->step_over = (uint64_t *)vmi__xen_calloc(x, x->nvcpus, sizeof *x->step_over);
-    if (!x->chunks || !x->step_user || !x->step_over) return vmi__xen_fail(x, VMI_ERR_NOMEM, "domain state");
+    x->wstep = (vmi__xen_wstep *)vmi__xen_calloc(x, x->nvcpus, sizeof *x->wstep);
+    if (!x->chunks || !x->step_user || !x->step_over || !x->wstep) return vmi__xen_fail(x, VMI_ERR_NOMEM, "domain state");
     for (i = 0; i < x->nchunks; i++) x->chunks[i].first = VMI__XEN_NONE;
-    for (i = 0; i < x->nvcpus; i++) x->step_over[i] = VMI__XEN_NONE;
+    for (i = 0; i < x->nvcpus; i++) x->step_over[i] = x->wstep[i].gfn = VMI__XEN_NONE;
     if ((st = vmi__xen_cpu_get(x, 0, &cpu)) != VMI_OK) return st;
     x->arch = (cpu.msr_efer >> 10) & 1 ? VMI_ARCH_X86_64 : VMI_ARCH_X86; /* EFER.LMA */
     return VMI_OK;

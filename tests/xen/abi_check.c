@@ -119,7 +119,8 @@ static void check_vm_event(void) {
     CHECK(VMI__XEN_REASON_SINGLESTEP == VM_EVENT_REASON_SINGLESTEP);
     CHECK(VMI__XEN_MEM_ACCESS_RWX == MEM_ACCESS_RWX && MEM_ACCESS_R == VMI_WATCH_READ &&
           MEM_ACCESS_W == VMI_WATCH_WRITE && MEM_ACCESS_X == VMI_WATCH_EXEC);
-    CHECK(VMI__XEN_MEM_ACCESS_GLA_VALID == MEM_ACCESS_GLA_VALID);
+    CHECK(VMI__XEN_MEM_ACCESS_GLA_VALID == MEM_ACCESS_GLA_VALID &&
+          VMI__XEN_MEM_ACCESS_FAULT_IN_GPT == MEM_ACCESS_FAULT_IN_GPT);
     CHECK(VM_EVENT_X86_CR0 == 0 && VM_EVENT_X86_CR3 == 1 && VM_EVENT_X86_CR4 == 2);
     /* the ring: header size and entries per page */
     CHECK(sizeof(vmi__xen_sring) == offsetof(vm_event_sring_t, ring));

@@ -10,7 +10,9 @@
    the capture's; set_regs; processes equal the file backend's on the same
    image; every event type delivered and its response honoured (DENY,
    EMULATE, NOWRITE, single-step toggles, int3 re-injection, access
-   rights restored); Xen failures (domain gone, mapping refused, a busy
+   rights restored); watchpoints on the lab kernel's variables reported
+   after the access and only on their bytes, sharing a frame with each
+   other and with MEM_ACCESS; Xen failures (domain gone, mapping refused, a busy
    monitor, a corrupt ring) give clean errors; close restores everything.
    Built in link mode (VMI_XEN_LINK, the simulator linked in) and in dlopen
    mode (the simulator as libxenctrl.so.4.17 & co. on LD_LIBRARY_PATH).
@@ -378,6 +380,8 @@ typedef struct seen {
     int n, ret;
     vmi_event_hit hit;
     int paused_in_cb, waiting_in_cb, do_pause;
+    uint64_t peek_va; /* read in the callback, into peeked, when not 0 */
+    uint8_t peeked;
 } seen;
 
 static int on_event(vmi_instance *vmi, vmi_event *ev, const vmi_event_hit *hit, void *user) {
@@ -388,6 +392,7 @@ static int on_event(vmi_instance *vmi, vmi_event *ev, const vmi_event_hit *hit, 
     s->hit = *hit;
     s->paused_in_cb = st.pause_count;
     s->waiting_in_cb = xensim_vcpu_waiting(hit->vcpu);
+    if (s->peek_va && vmi_read_kva(vmi, s->peek_va, &s->peeked, 1, NULL) != VMI_OK) s->peeked = 0xEE;
     if (s->do_pause) vmi_pause(vmi);
     return s->ret;
 }
@@ -617,14 +622,202 @@ static void test_mem_events(vmi_instance *vmi) {
     CHECK_ST(vmi_event_clear(vmi, &r), VMI_OK);
     CHECK_EQ(xensim_frame_access(gf + 1), 7);
     CHECK_EQ(xensim_frame_access(gf + 2), 3);
+}
 
-    test_context("watchpoints are refused");
+/* Watchpoints on the lab kernel's total_forks (8 bytes), with its
+   neighbours nr_threads (8 bytes below) and panic_on_oops on its frame. */
+static void test_watchpoints(vmi_instance *vmi) {
+    vmi_event w, r, m, step;
+    seen s, q, n, t;
+    uint64_t va = 0, pa = 0, poo = 0, poo_pa = 0, gf, bad = 0xffff800000000000ull, junk;
+    xensim_stats s0;
+    test_context("watchpoint: write");
+    if (!CHECK(vmi_ksym(vmi, "total_forks", &va) == VMI_OK && vmi_translate_kva(vmi, va, &pa) == VMI_OK &&
+                   vmi_ksym(vmi, "panic_on_oops", &poo) == VMI_OK && vmi_translate_kva(vmi, poo, &poo_pa) == VMI_OK,
+               "total_forks and panic_on_oops in the lab image"))
+        return;
+    gf = pa >> 12;
+    CHECK_EQ(poo_pa >> 12, gf); /* the test's premise: one frame */
+    CHECK_EQ(xensim_frame_access(gf), 7);
     ev_init(&w, VMI_EVENT_WATCH, &s);
-    w.addr = 0xffffffff81000000ull;
+    w.addr = va;
     w.len = 8;
     w.access = VMI_WATCH_WRITE;
-    CHECK_ST(vmi_event_register(vmi, &w), VMI_ERR_UNSUPPORTED);
-    CHECK(strstr(vmi_last_error(vmi), "MEM_ACCESS") != NULL, "says what to use: %s", vmi_last_error(vmi));
+    s.peek_va = va + 1;
+    CHECK_ST(vmi_event_register(vmi, &w), VMI_OK);
+    CHECK_EQ(w.pa__, pa);
+    CHECK_EQ(xensim_frame_access(gf), 5); /* r-x */
+    CHECK_EQ(xensim_access(0, pa, 1, va, 0), 0); /* reads pass */
+    CHECK_EQ(xensim_access(0, pa + 1, 2, va + 1, 0x5a), 1);
+    CHECK_ST(vmi_events_listen(vmi, 1000), VMI_OK);
+    CHECK_EQ(s.n, 1);
+    CHECK_EQ(w.hits, 1);
+    CHECK_EQ(s.hit.addr, va);
+    CHECK_EQ(s.hit.access, VMI_WATCH_WRITE);
+    CHECK_EQ(s.hit.va, va + 1);
+    CHECK_EQ(s.hit.vcpu, 0);
+    CHECK_EQ(s.hit.regs.x86.rip, xensim_rip(0));
+    CHECK_EQ(s.peeked, 0x5a); /* reported after the write */
+    CHECK(s.paused_in_cb >= 1 && s.waiting_in_cb, "domain paused (%d) and vCPU held (%d) in the callback",
+          s.paused_in_cb, s.waiting_in_cb);
+    CHECK_EQ(xensim_frame_access(gf), 5); /* watched again */
+    CHECK_EQ(xensim_vcpu_stepping(0), 0);
+    CHECK_EQ(xensim_vcpu_waiting(0), 0);
+    CHECK_EQ(stats().pause_count, 0);
+
+    test_context("watchpoint: accesses beside it complete unseen");
+    s0 = stats();
+    CHECK_EQ(xensim_access(0, pa - 8, 2, va - 8, 0x11), 1);     /* nr_threads */
+    CHECK_ST(vmi_events_listen(vmi, 50), VMI_ERR_TIMEOUT);
+    CHECK_EQ(xensim_access(0, pa + 8, 2, va + 8, 0x12), 1);     /* the next variable */
+    CHECK_ST(vmi_events_listen(vmi, 50), VMI_ERR_TIMEOUT);
+    CHECK_EQ(xensim_access(1, pa - 1, 2, va - 1, 0x13), 1);     /* vCPU 1, the byte before */
+    CHECK_ST(vmi_events_listen(vmi, 50), VMI_ERR_TIMEOUT);
+    CHECK_EQ(s.n, 1);
+    CHECK_EQ(w.hits, 1);
+    CHECK(xensim_byte(pa - 8) == 0x11 && xensim_byte(pa + 8) == 0x12 && xensim_byte(pa - 1) == 0x13, "emulated");
+    CHECK_EQ(stats().accesses - s0.accesses, 3);
+    CHECK_EQ(xensim_vcpu_stepping(0) + xensim_vcpu_stepping(1), 0);
+
+    test_context("watchpoint: no linear address, the guest-physical one decides");
+    CHECK_EQ(xensim_access(1, pa + 7, 2, 0, 0x21), 1);
+    CHECK_ST(vmi_events_listen(vmi, 1000), VMI_OK);
+    CHECK_EQ(s.n, 2);
+    CHECK_EQ(s.hit.vcpu, 1);
+    CHECK_EQ(s.hit.va, 0);
+    CHECK_EQ(xensim_byte(pa + 7), 0x21);
+    CHECK_EQ(xensim_access(1, pa + 8, 2, 0, 0x22), 1);
+    CHECK_ST(vmi_events_listen(vmi, 50), VMI_ERR_TIMEOUT);
+    CHECK_EQ(s.n, 2);
+
+    test_context("watchpoint: read, sharing the frame");
+    ev_init(&r, VMI_EVENT_WATCH, &q);
+    r.addr = poo;
+    r.len = 4;
+    r.access = VMI_WATCH_READ;
+    CHECK_ST(vmi_event_register(vmi, &r), VMI_OK);
+    CHECK_EQ(xensim_frame_access(gf), 4); /* --x: no write without read */
+    CHECK_EQ(xensim_access(0, poo_pa + 2, 1, poo + 2, 0), 1);
+    CHECK_ST(vmi_events_listen(vmi, 1000), VMI_OK);
+    CHECK_EQ(q.n, 1);
+    CHECK_EQ(q.hit.addr, poo);
+    CHECK_EQ(q.hit.access, VMI_WATCH_READ);
+    CHECK_EQ(xensim_access(0, pa, 1, va, 0), 1); /* total_forks read: its watch is for writes */
+    CHECK_ST(vmi_events_listen(vmi, 50), VMI_ERR_TIMEOUT);
+    CHECK_EQ(xensim_access(0, poo_pa, 2, poo, 1), 1); /* panic_on_oops written: its watch is for reads */
+    CHECK_ST(vmi_events_listen(vmi, 50), VMI_ERR_TIMEOUT);
+    CHECK_EQ(xensim_access(0, pa, 2, va, 0x31), 1);
+    CHECK_ST(vmi_events_listen(vmi, 1000), VMI_OK);
+    CHECK_EQ(q.n, 1);
+    CHECK_EQ(s.n, 3);
+    CHECK_EQ(xensim_frame_access(gf), 4);
+    CHECK_ST(vmi_event_clear(vmi, &r), VMI_OK);
+    CHECK_EQ(xensim_frame_access(gf), 5); /* the write watch's restriction stays */
+
+    test_context("watchpoint and MEM_ACCESS on one frame");
+    ev_init(&m, VMI_EVENT_MEM_ACCESS, &n);
+    m.addr = gf << 12;
+    m.len = 4096;
+    m.access = VMI_WATCH_WRITE;
+    n.peek_va = va;
+    s.peek_va = va;
+    CHECK_ST(vmi_event_register(vmi, &m), VMI_OK);
+    CHECK_EQ(xensim_frame_access(gf), 5);
+    CHECK_EQ(xensim_access(0, pa, 2, va, 0x41), 1);
+    CHECK_ST(vmi_events_listen(vmi, 1000), VMI_OK);
+    CHECK_EQ(n.n, 1);
+    CHECK_EQ(n.hit.addr, pa);
+    CHECK_EQ(n.peeked, 0x31); /* MEM_ACCESS: before the write */
+    CHECK_EQ(s.n, 3);
+    CHECK_ST(vmi_events_listen(vmi, 1000), VMI_OK);
+    CHECK_EQ(s.n, 4);
+    CHECK_EQ(s.peeked, 0x41); /* the watchpoint: after it */
+    CHECK_EQ(xensim_access(0, pa - 8, 2, va - 8, 0x42), 1); /* the frame, not the variable */
+    CHECK_ST(vmi_events_listen(vmi, 1000), VMI_OK);
+    CHECK_EQ(n.n, 2);
+    CHECK_ST(vmi_events_listen(vmi, 50), VMI_ERR_TIMEOUT);
+    CHECK_EQ(s.n, 4);
+    n.ret = VMI_EVENT_DENY; /* the write suppressed: nothing for the watchpoint */
+    CHECK_EQ(xensim_access(0, pa, 2, va, 0x43), 1);
+    CHECK_ST(vmi_events_listen(vmi, 1000), VMI_OK);
+    CHECK_ST(vmi_events_listen(vmi, 50), VMI_ERR_TIMEOUT);
+    CHECK_EQ(n.n, 3);
+    CHECK_EQ(s.n, 4);
+    CHECK_EQ(xensim_byte(pa), 0x41);
+    n.ret = VMI_EVENT_KEEP;
+    CHECK_ST(vmi_event_clear(vmi, &m), VMI_OK);
+    CHECK_EQ(xensim_frame_access(gf), 5); /* the watchpoint's restriction stays */
+    CHECK_EQ(xensim_access(0, pa, 2, va, 0x44), 1);
+    CHECK_ST(vmi_events_listen(vmi, 1000), VMI_OK);
+    CHECK_EQ(s.n, 5);
+    CHECK_ST(vmi_event_register(vmi, &m), VMI_OK);
+    CHECK_ST(vmi_event_clear(vmi, &w), VMI_OK);
+    CHECK_EQ(xensim_frame_access(gf), 5); /* MEM_ACCESS's stays */
+    CHECK_EQ(xensim_access(0, pa, 2, va, 0x45), 1);
+    CHECK_ST(vmi_events_listen(vmi, 1000), VMI_OK);
+    CHECK_ST(vmi_events_listen(vmi, 50), VMI_ERR_TIMEOUT);
+    CHECK_EQ(n.n, 4);
+    CHECK_EQ(s.n, 5);
+    CHECK_ST(vmi_event_clear(vmi, &m), VMI_OK);
+    CHECK_EQ(xensim_frame_access(gf), 7);
+
+    test_context("watchpoint on a single-stepped vCPU: both reported");
+    ev_init(&w, VMI_EVENT_WATCH, &s);
+    w.addr = va;
+    w.len = 8;
+    w.access = VMI_WATCH_READ | VMI_WATCH_WRITE;
+    ev_init(&step, VMI_EVENT_SINGLESTEP, &t);
+    step.vcpu = 0;
+    CHECK_ST(vmi_event_register(vmi, &w), VMI_OK);
+    CHECK_ST(vmi_event_register(vmi, &step), VMI_OK);
+    CHECK_EQ(xensim_access(0, pa + 4, 1, va + 4, 0), 1);
+    CHECK_ST(vmi_events_listen(vmi, 1000), VMI_OK);
+    CHECK_EQ(s.n, 1);
+    CHECK_EQ(s.hit.access, VMI_WATCH_READ);
+    CHECK_EQ(t.n, 0);
+    CHECK_EQ(xensim_vcpu_waiting(0), 1); /* held for the single-step's delivery */
+    CHECK_ST(vmi_events_listen(vmi, 1000), VMI_OK);
+    CHECK_EQ(t.n, 1);
+    CHECK_EQ(xensim_vcpu_stepping(0), 1);
+    CHECK_EQ(xensim_vcpu_waiting(0), 0);
+    CHECK_ST(vmi_event_clear(vmi, &step), VMI_OK);
+    CHECK_EQ(xensim_vcpu_stepping(0), 0);
+
+    test_context("watchpoint removed by its callback, original rights back");
+    s.ret = VMI_EVENT_REMOVE;
+    CHECK_EQ(xensim_access(1, pa, 2, va, 0x51), 1);
+    CHECK_ST(vmi_events_listen(vmi, 1000), VMI_OK);
+    CHECK_EQ(s.n, 2);
+    CHECK_EQ(w.armed__, 0);
+    CHECK_EQ(xensim_frame_access(gf), 7);
+    CHECK_EQ(xensim_vcpu_stepping(1), 0);
+    xensim_set_frame_access(gf, 3); /* rw- before us */
+    CHECK_ST(vmi_event_register(vmi, &w), VMI_OK);
+    CHECK_EQ(xensim_frame_access(gf), 0);
+    CHECK_ST(vmi_event_clear(vmi, &w), VMI_OK);
+    CHECK_EQ(xensim_frame_access(gf), 3);
+    xensim_set_frame_access(gf, 7);
+
+    test_context("watchpoint errors");
+    if (CHECK(vmi_translate_kva(vmi, bad, &junk) != VMI_OK, "0x%llx unmapped", (unsigned long long)bad)) {
+        ev_init(&w, VMI_EVENT_WATCH, &s);
+        w.addr = bad;
+        w.len = 4;
+        w.access = VMI_WATCH_WRITE;
+        s0 = stats();
+        CHECK_ST(vmi_event_register(vmi, &w), VMI_ERR_NOT_PRESENT);
+        CHECK(strstr(vmi_last_error(vmi), "watchpoint at 0xffff800000000000") &&
+                  strstr(vmi_last_error(vmi), "not mapped"), "error: %s", vmi_last_error(vmi));
+        CHECK_EQ(w.armed__, 0);
+        CHECK_EQ(stats().pause_count, s0.pause_count);
+        CHECK_ST(vmi_event_clear(vmi, &w), VMI_ERR_ARG);
+    }
+    w.addr = va + 2;
+    CHECK_ST(vmi_event_register(vmi, &w), VMI_ERR_ARG); /* misaligned: the core's check */
+    w.addr = va;
+    w.len = 3;
+    CHECK_ST(vmi_event_register(vmi, &w), VMI_ERR_ARG);
+    CHECK_EQ(xensim_frame_access(gf), 7);
 }
 
 /* With events armed and requests waiting, close puts everything back. */
@@ -755,6 +948,7 @@ static void test_events(void) {
     test_reg_events(vmi);
     test_breakpoints(vmi);
     test_mem_events(vmi);
+    test_watchpoints(vmi);
     vmi_close(vmi);
     check_released("events");
     reload();

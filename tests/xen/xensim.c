@@ -654,16 +654,19 @@ int xensim_access(uint32_t vcpu, uint64_t pa, uint32_t access, uint64_t gla, uin
     uint64_t gfn = pa / SIM_PAGE;
     vm_event_request_t r;
     if (vcpu >= S.nvcpus || c->waiting || gfn >= S.frames || !access || (access & ~7u)) return -1;
+    memset(&r, 0, sizeof r);
     if (!(access & ~(uint32_t)S.access[gfn]) || !S.ring) {
         if (access & MEM_ACCESS_W) S.mem[pa] = value;
         S.st.accesses++;
-        return 0;
+        if (!c->step || !S.ring || !S.step_on) return 0;
+        r.u.singlestep.gfn = gfn; /* the instruction retired: the monitor trap fires */
+        c->pend = PEND_STEP;
+        return sim_request(vcpu, VM_EVENT_REASON_SINGLESTEP, &r);
     }
-    memset(&r, 0, sizeof r);
     r.u.mem_access.gfn = gfn;
     r.u.mem_access.offset = pa % SIM_PAGE;
     r.u.mem_access.gla = gla;
-    r.u.mem_access.flags = access | MEM_ACCESS_GLA_VALID | MEM_ACCESS_FAULT_WITH_GLA;
+    r.u.mem_access.flags = access | (gla ? MEM_ACCESS_GLA_VALID | MEM_ACCESS_FAULT_WITH_GLA : 0);
     c->pend = PEND_ACCESS, c->a = pa, c->access = access, c->b = value, c->c = gla;
     return sim_request(vcpu, VM_EVENT_REASON_MEM_ACCESS, &r);
 }

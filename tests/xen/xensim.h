@@ -71,7 +71,9 @@ int xensim_cr_write(uint32_t vcpu, int cr, uint64_t value); /* cr: 0, 3 or 4 */
 int xensim_msr_write(uint32_t vcpu, uint32_t msr, uint64_t value);
 /* The instruction of len bytes at va (guest-physical pa) executes. */
 int xensim_exec(uint32_t vcpu, uint64_t va, uint64_t pa, uint32_t len);
-/* An access (1 read, 2 write, 4 execute) to pa; a write stores `value`. */
+/* An access (1 read, 2 write, 4 execute) to pa at linear address gla (0:
+   the request has no linear address); a write stores `value`. Completed
+   on a single-stepped vCPU, it raises the step's request. */
 int xensim_access(uint32_t vcpu, uint64_t pa, uint32_t access, uint64_t gla, uint8_t value);
 
 uint64_t xensim_cr(uint32_t vcpu, int cr);
