@@ -7833,14 +7833,21 @@ static int vmi__win_isf_meta(vmi_instance *vmi, char *buf, size_t cap, uint64_t 
 /* ---- public API: one entry point per view, dispatching on the OS --------- */
 
 /* Windows first: its signs (a dump header, the start block, a KDBG tag)
-   are cheap to look for; Linux's kallsyms recovery is not. With no sign
+   are cheaper to look for than Linux's kallsyms recovery, unless the target
+   carries a Linux VMCOREINFO note (QEMU's vmcoreinfo device, kdump; a
+   Windows guest's holds a dump header instead), which settles it. With no sign
    (Windows 8+ encodes its KDBG) and no Linux, a Windows root is searched
    for by its self-map as a last resort. */
 VMI_API vmi_status vmi_os_init(vmi_instance *vmi) {
     vmi_status st;
     char werr[VMI__ERR_MAX];
+    const void *note;
+    size_t note_len;
     int seen = 0;
     VMI_ASSERT(vmi);
+    if (vmi->be.get_note && vmi->be.get_note(vmi->be.ctx, "VMCOREINFO", &note, &note_len) == VMI_OK &&
+        vmi__memfind((const uint8_t *)note, note_len, "OSRELEASE="))
+        return vmi__lx_os_init(vmi);
     st = vmi__win_os_init(vmi, &seen, 0);
     if (st == VMI_OK) return st;
     if (!seen) {
