@@ -67,7 +67,8 @@ static const char cli_usage_text[] =
     "       vmi help | --help | --version\n";
 
 static const char cli_options_text[] =
-    "TARGET is a memory image: raw, LiME or an ELF core (QEMU dump-guest-memory, kdump).\n"
+    "TARGET is a memory image (raw, LiME, an ELF core from QEMU dump-guest-memory or\n"
+    "kdump, a Windows crash dump), qemu:QMP_SOCKET (a running QEMU) or xen:DOMID|NAME.\n"
     "options:\n"
     "  --json                   print one JSON document\n"
     "  --phys                   ADDR is guest-physical (default: virtual, kernel DTB)\n"
@@ -79,19 +80,21 @@ static const char cli_options_text[] =
     "  --granule 4k|16k|64k     AArch64: build --tcr from the granule and --va-bits\n"
     "  --va-bits N              (defaults 4k and 48)\n"
     "  --base X                 raw images: guest-physical address of file offset 0\n"
-    "  --format raw|lime|elf    do not detect the format from the content; dump: the\n"
+    "  --format FMT             raw, lime, elf or windump: do not detect the format\n"
+    "                           from the content; dump (raw, lime or elf): the\n"
     "                           format of OUT (default elf)\n"
     "  --write                  open TARGET writable (needed by vmi write)\n"
-    "  --profile FILE           BTF, vmlinux, ISF JSON or System.map (repeatable)\n"
+    "  --profile FILE           BTF, vmlinux, ISF JSON, System.map or a LibVMI config\n"
+    "                           (repeatable)\n"
     "  --pid N                  read, write, translate: through process N's page tables\n"
     "  --threads                ps: every thread, not only thread-group leaders (Windows:\n"
     "                           each process, then its threads: PID is the thread id)\n"
     "  --current                ps: the process each vCPU runs (needs registers)\n"
     "  -o FILE                  isf: the file to write\n"
     "Numbers are decimal or hex with 0x. Registers in the target (ELF cores) give the\n"
-    "paging mode and DTB of vCPU 0; --mode, --dtb and --tcr override them. The Linux\n"
-    "commands (and --pid, --profile) find the kernel in memory first: its symbols,\n"
-    "types, KASLR offset and, without registers, the paging.\n";
+    "paging mode and DTB of vCPU 0; --mode, --dtb and --tcr override them. The OS\n"
+    "commands (and --pid, --profile) find the kernel, Linux or Windows, in memory\n"
+    "first: its symbols, types, KASLR offset and, without registers, the paging.\n";
 
 /* ---- errors ---------------------------------------------------------------- */
 
