@@ -478,7 +478,8 @@ VMI_API vmi_status vmi_pid_to_dtb(vmi_instance *vmi, int64_t pid, uint64_t *dtb)
 /* The task a vCPU runs in kernel mode (x86_64: the per-CPU current_task
    through GS; AArch64: SP_EL0), e.g. inside an event callback. Windows:
    the process its current thread runs in (KPCR through GS or, on x86, FS;
-   x64 also in user mode, through KERNEL_GS_BASE), pid = the process's. */
+   in user mode x64 through KERNEL_GS_BASE, x86 through the GDT's selector
+   0x30, so VMI_REGS_SEGMENT with GDTR is needed), pid = the process's. */
 VMI_API vmi_status vmi_current_process(vmi_instance *vmi, uint32_t vcpu, vmi_process *out);
 /* The command line from the process's own memory, arguments separated by
    NUL as in /proc/PID/cmdline; *len counts the bytes. */
@@ -5072,20 +5073,42 @@ static vmi_status vmi__kptr(vmi_instance *vmi, uint64_t va, uint64_t *out) {
 /* Walks a circular list_head chain from `head` (not itself an element),
    calling fn(node) for every other node. Capped at `cap` nodes; a cycle
    that does not come back to the head (a torn read, a rootkit) is caught
-   by Brent's method within twice its length. */
+   by Brent's method within twice its length. `good` (optional): how many
+   entries come before the chain breaks, each counted once (all of them
+   when it does not break). */
 typedef int (*vmi__node_fn)(vmi_instance *vmi, uint64_t node, void *user);
 
+/* Entries of a chain whose cycle `mark` lies on, before the first repeat:
+   the tail (mu, from the head) and the cycle (lambda), less the head. Each
+   loop is capped; 0 when a read fails after all. */
+static uint64_t vmi__list_distinct(vmi_instance *vmi, uint64_t dtb, uint64_t head, uint64_t mark, uint64_t cap) {
+    uint64_t a = mark, b = head, lam = 0, mu = 0, i;
+    do
+        if (++lam > cap || vmi_read_addr(vmi, dtb, a, &a) != VMI_OK) return 0;
+    while (a != mark);
+    for (i = 0; i < lam; i++) /* b runs lambda entries ahead */
+        if (vmi_read_addr(vmi, dtb, b, &b) != VMI_OK) return 0;
+    for (a = head; a != b; mu++) /* and meets the tail at the cycle's first entry */
+        if (mu > cap || vmi_read_addr(vmi, dtb, a, &a) != VMI_OK || vmi_read_addr(vmi, dtb, b, &b) != VMI_OK) return 0;
+    return mu + lam - 1;
+}
+
 static vmi_status vmi__list_pass(vmi_instance *vmi, uint64_t dtb, uint64_t head, uint64_t cap, vmi__node_fn fn,
-                                  void *user) {
+                                  void *user, uint64_t *good) {
     uint64_t node, mark = head, steps = 0, power = 1, lam = 0;
     vmi_status st = vmi_read_addr(vmi, dtb, head, &node);
+    if (good) *good = 0;
     while (st == VMI_OK && node != head) {
-        if (++steps > cap)
+        if (++steps > cap) {
+            if (good) *good = cap;
             return vmi__fail(vmi, VMI_ERR_LIMIT, "list at 0x%llx: more than %llu entries", (unsigned long long)head,
                              (unsigned long long)cap);
-        if (node == mark)
+        }
+        if (node == mark) {
+            if (good) *good = vmi__list_distinct(vmi, dtb, head, mark, cap);
             return vmi__fail(vmi, VMI_ERR_LIMIT, "list at 0x%llx: cycle at 0x%llx that misses the head",
                              (unsigned long long)head, (unsigned long long)node);
+        }
         if (++lam == power) { /* Brent: move the mark every power of two */
             mark = node;
             power <<= 1;
@@ -5094,6 +5117,7 @@ static vmi_status vmi__list_pass(vmi_instance *vmi, uint64_t dtb, uint64_t head,
         if (fn && fn(vmi, node, user)) return VMI_OK;
         st = vmi_read_addr(vmi, dtb, node, &node);
     }
+    if (good) *good = steps;
     return st == VMI_OK ? VMI_OK : vmi__fail(vmi, st, "list at 0x%llx broken after %llu entries: %s",
                                               (unsigned long long)head, (unsigned long long)steps, vmi->err);
 }
@@ -5103,12 +5127,38 @@ static vmi_status vmi__list_pass(vmi_instance *vmi, uint64_t dtb, uint64_t head,
    in (a process's, for Windows's loader lists). */
 static vmi_status vmi__list_walk_in(vmi_instance *vmi, uint64_t dtb, uint64_t head, uint64_t cap, vmi__node_fn fn,
                                     void *user) {
-    vmi_status st = vmi__list_pass(vmi, dtb, head, cap, NULL, NULL);
-    return st == VMI_OK ? vmi__list_pass(vmi, dtb, head, cap, fn, user) : st;
+    vmi_status st = vmi__list_pass(vmi, dtb, head, cap, NULL, NULL, NULL);
+    return st == VMI_OK ? vmi__list_pass(vmi, dtb, head, cap, fn, user, NULL) : st;
 }
 
 static vmi_status vmi__list_walk(vmi_instance *vmi, uint64_t head, uint64_t cap, vmi__node_fn fn, void *user) {
     return vmi__list_walk_in(vmi, vmi->paging.dtb, head, cap, fn, user);
+}
+
+typedef struct vmi__list_upto {
+    vmi__node_fn fn;
+    void *user;
+    uint64_t left;
+} vmi__list_upto;
+
+static int vmi__list_upto_node(vmi_instance *vmi, uint64_t node, void *user) {
+    vmi__list_upto *u = (vmi__list_upto *)user;
+    int stop = u->fn(vmi, node, u->user);
+    return stop || !--u->left;
+}
+
+/* For lists whose entries are worth having even when the chain breaks
+   (a thread list): fn sees the entries before the break, each once, and
+   the chain's status comes back, with its message. */
+static vmi_status vmi__list_walk_prefix(vmi_instance *vmi, uint64_t head, uint64_t cap, vmi__node_fn fn, void *user) {
+    vmi__list_upto u;
+    char err[VMI__ERR_MAX];
+    vmi_status st = vmi__list_pass(vmi, vmi->paging.dtb, head, cap, NULL, NULL, &u.left);
+    memcpy(err, vmi->err, sizeof err);
+    u.fn = fn, u.user = user;
+    if (u.left) vmi__list_pass(vmi, vmi->paging.dtb, head, cap, vmi__list_upto_node, &u, NULL);
+    if (st != VMI_OK) memcpy(vmi->err, err, sizeof err);
+    return st;
 }
 
 /* fs/proc/array.c: task_state_index(), "RSDTtXZPI". */
@@ -7404,7 +7454,8 @@ static void vmi__win_head_from_system(vmi_instance *vmi, vmi__win *w, const vmi_
     f.lo = pe->base;
     f.hi = pe->base + pe->size;
     f.head = 0;
-    vmi__list_pass(vmi, vmi->paging.dtb, sysp + (uint64_t)w->off[VMI__WE_LINKS], VMI__WIN_MAX_PROCS, vmi__win_head_node, &f);
+    vmi__list_pass(vmi, vmi->paging.dtb, sysp + (uint64_t)w->off[VMI__WE_LINKS], VMI__WIN_MAX_PROCS, vmi__win_head_node, &f,
+                   NULL);
     w->ps_head = f.head;
 }
 
@@ -7681,9 +7732,10 @@ static int vmi__win_proc_node(vmi_instance *vmi, uint64_t node, void *user) {
     if (vmi__win_process(vmi, node - (uint64_t)w->off[VMI__WE_LINKS], &ww->proc) != VMI_OK) return 0;
     if (ww->pfn(ww->user, &ww->proc)) return 1;
     if (!ww->threads || w->th[VMI__WT_HEAD] < 0 || w->th[VMI__WT_CID] < 0 || w->th[VMI__WT_LINK] < 0) return 0;
-    /* a broken thread list (checked whole first) costs that process its
-       threads, not the processes after it */
-    vmi__list_walk(vmi, ww->proc.task + (uint64_t)w->th[VMI__WT_HEAD], VMI__WIN_MAX_THREADS, vmi__win_thread_node, ww);
+    /* a broken thread list costs that process the threads after the break
+       (each thread is listed once), not the processes after it */
+    vmi__list_walk_prefix(vmi, ww->proc.task + (uint64_t)w->th[VMI__WT_HEAD], VMI__WIN_MAX_THREADS, vmi__win_thread_node,
+                          ww);
     return ww->stop;
 }
 
@@ -7699,13 +7751,34 @@ static vmi_status vmi__win_foreach_process(vmi_instance *vmi, int threads, vmi_p
     return vmi__list_walk(vmi, vmi->win->ps_head, VMI__WIN_MAX_PROCS, vmi__win_proc_node, &ww);
 }
 
+/* x86 in user mode: FS selects the TEB, so the KPCR is the base of the
+   kernel's FS descriptor (selector 0x30, KGDT_R0_PCR) in the vCPU's GDT,
+   found through GDTR and not through the KPCR itself. The descriptor must
+   lie within GDTR's limit and be a present code/data one. */
+#define VMI__WIN_KGDT_R0_PCR 0x30u
+static vmi_status vmi__win_x86_user_pcr(vmi_instance *vmi, uint32_t vcpu, const vmi_regs_x86 *x, uint64_t *pcr) {
+    uint64_t d = 0, at = (x->gdtr_base + VMI__WIN_KGDT_R0_PCR) & 0xffffffffu;
+    if (x->gdtr_limit < VMI__WIN_KGDT_R0_PCR + 7)
+        return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "vCPU %u runs in user mode; its GDT (limit 0x%x) has no KPCR selector 0x30",
+                         vcpu, (unsigned)x->gdtr_limit);
+    if (vmi__kread(vmi, at, 8, &d) != VMI_OK)
+        return vmi__fail(vmi, VMI_ERR_NOT_PRESENT, "vCPU %u runs in user mode; its GDT entry 0x30 at 0x%llx is unreadable",
+                         vcpu, (unsigned long long)at);
+    if (((d >> 40) & 0x90u) != 0x90u) /* P and S: a present code/data segment */
+        return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "vCPU %u runs in user mode; its GDT entry 0x30 (0x%llx) is no segment",
+                         vcpu, (unsigned long long)d);
+    *pcr = ((d >> 16) & 0xffffffu) | ((d >> 56) << 24);
+    return VMI_OK;
+}
+
 /* The process a vCPU runs (attached to): KPCR (x64: GS base in kernel mode,
-   KERNEL_GS_BASE in user mode; x86: FS base) -> KPRCB.CurrentThread ->
+   KERNEL_GS_BASE in user mode; x86: FS base in kernel mode, the GDT's
+   selector 0x30 in user mode) -> KPRCB.CurrentThread ->
    KTHREAD.ApcState.Process. The KPCR's Self pointer vouches for the base. */
 static vmi_status vmi__win_current(vmi_instance *vmi, uint32_t vcpu, vmi_process *out) {
     const vmi__win *w = vmi->win;
     vmi_regs r;
-    uint64_t pcr, self = 0, thread = 0, ep = 0;
+    uint64_t pcr = 0, self = 0, thread = 0, ep = 0;
     size_t i;
     vmi_status st;
     if ((st = vmi__win_ready(vmi)) != VMI_OK) return st;
@@ -7716,9 +7789,10 @@ static vmi_status vmi__win_current(vmi_instance *vmi, uint32_t vcpu, vmi_process
     if ((st = vmi_get_regs(vmi, vcpu, &r)) != VMI_OK) return st;
     if (!(r.valid & VMI_REGS_SEGMENT))
         return vmi__fail(vmi, VMI_ERR_UNSUPPORTED, "vCPU %u: no segment bases to find the KPCR by", vcpu);
-    if (w->ptr == 4 && (r.x86.cs & 3))
-        return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "vCPU %u runs in user mode: FS is the TEB, not the KPCR", vcpu);
-    pcr = w->ptr == 4 ? r.x86.fs_base : (r.x86.cs & 3) ? r.x86.kernel_gs_base : r.x86.gs_base;
+    if (w->ptr == 4 && (r.x86.cs & 3)) {
+        if ((st = vmi__win_x86_user_pcr(vmi, vcpu, &r.x86, &pcr)) != VMI_OK) return st;
+    } else
+        pcr = w->ptr == 4 ? r.x86.fs_base : (r.x86.cs & 3) ? r.x86.kernel_gs_base : r.x86.gs_base;
     if (vmi__kptr(vmi, pcr + (uint64_t)w->th[VMI__WT_PCR_SELF], &self) != VMI_OK || self != pcr || !pcr)
         return vmi__fail(vmi, VMI_ERR_NOT_FOUND, "vCPU %u: no KPCR at 0x%llx (its Self is 0x%llx)", vcpu,
                          (unsigned long long)pcr, (unsigned long long)self);

@@ -3,7 +3,8 @@
    Writes its own images (raw, LiME, ELF cores for x86_64, i386, AArch64 and
    ARM, synthetic Windows crash dumps: 64- and 32-bit, full and bitmap) into
    a temporary directory, reads them back through the vmi.h API,
-   then opens every prefix and thousands of corrupted copies of them: each
+   then opens prefixes (every one near a structure, a fixed-seed sample of
+   the rest) and thousands of corrupted copies of them: each
    must fail cleanly or work, never crash (run it under ASan and UBSan).
 
    Build:
@@ -1634,18 +1635,109 @@ static uint32_t rnd(void)
     return g_rng >> 8;
 }
 
-/* Every prefix of b (or every `step`-th when it is large). */
-static void truncations(const char *name, const buf *b)
+/* Prefixes of a file: every one below TRUNC_HEAD and within TRUNC_NEAR of
+   a structure the parsers read (the caller's [from, to] ranges: headers,
+   program headers, notes, run tables, the bitmap, the first pages; and the
+   end), since that is where their reads start and stop; of the rest
+   TRUNC_SAMPLE, drawn by a generator with a fixed seed of its own (g_rng,
+   which the corruptions draw from, keeps its sequence). Opening every
+   prefix of the Windows dumps took most of a minute under ASan. */
+#define TRUNC_HEAD 0x100u
+#define TRUNC_NEAR 16u
+#define TRUNC_SAMPLE 160u
+#define TRUNC_EDGES 64u
+
+static int trunc_near(size_t len, size_t size, const size_t *edges, size_t nedges)
+{
+    size_t i;
+    if (len < TRUNC_HEAD || size - len <= TRUNC_NEAR)
+        return 1;
+    for (i = 0; i + 1 < nedges; i += 2)
+        if (len + TRUNC_NEAR >= edges[i] && len <= edges[i + 1] + TRUNC_NEAR)
+            return 1;
+    return 0;
+}
+
+static void truncations_at(const char *name, const buf *b, const size_t *edges, size_t nedges)
 {
     buf t;
-    size_t len, step = b->len > 8192 ? b->len / 4096 : 1;
+    uint32_t rng = 0x7e57f11eu;
+    size_t len, rest = 0;
     memset(&t, 0, sizeof t);
-    for (len = 0; len < b->len; len += step) {
+    for (len = 0; len < b->len; len++)
+        rest += !trunc_near(len, b->len, edges, nedges);
+    for (len = 0; len < b->len; len++) {
+        if (!trunc_near(len, b->len, edges, nedges)) {
+            rng = rng * 1103515245u + 12345u;
+            if ((rng >> 8) % rest >= TRUNC_SAMPLE)
+                continue;
+        }
         t.len = 0;
         b_put(&t, b->p, len);
         open_any(name, &t);
     }
     b_free(&t);
+}
+
+static uint64_t le(const uint8_t *p, unsigned n)
+{
+    uint64_t v = 0;
+    while (n--)
+        v = v << 8 | p[n];
+    return v;
+}
+
+static size_t edge_add(size_t *e, size_t n, uint64_t from, uint64_t to)
+{
+    if (n + 2 <= TRUNC_EDGES) {
+        e[n] = (size_t)from;
+        e[n + 1] = (size_t)to;
+        n += 2;
+    }
+    return n;
+}
+
+/* The structures of one of our ELF cores (ELF32 or ELF64, little-endian):
+   the program and section headers, every note segment whole, the start
+   and end of every other segment's data. */
+static void elf_truncations(const char *name, const buf *b)
+{
+    size_t e[TRUNC_EDGES], n = 0, i, nph;
+    int is64 = b->p[4] == 2;
+    uint64_t phoff = le(b->p + (is64 ? 0x20 : 0x1c), is64 ? 8 : 4);
+    uint64_t shoff = le(b->p + (is64 ? 0x28 : 0x20), is64 ? 8 : 4);
+    size_t phent = (size_t)le(b->p + (is64 ? 0x36 : 0x2a), 2), shent = (size_t)le(b->p + (is64 ? 0x3a : 0x2e), 2);
+    nph = (size_t)le(b->p + (is64 ? 0x38 : 0x2c), 2);
+    if (shoff && shoff + shent <= b->len) {
+        n = edge_add(e, n, shoff, shoff + shent);
+        if (nph == 0xffff) /* PN_XNUM: the count is section 0's sh_info */
+            nph = (size_t)le(b->p + shoff + (is64 ? 0x2c : 0x1c), 4);
+    }
+    n = edge_add(e, n, phoff, phoff + nph * phent);
+    for (i = 0; i < nph && phoff + (i + 1) * phent <= b->len; i++) {
+        const uint8_t *ph = b->p + phoff + i * phent;
+        uint64_t off = le(ph + (is64 ? 8 : 4), is64 ? 8 : 4), sz = le(ph + (is64 ? 0x20 : 0x10), is64 ? 8 : 4);
+        if (le(ph, 4) == 4) /* PT_NOTE */
+            n = edge_add(e, n, off, off + sz);
+        else {
+            n = edge_add(e, n, off, off);
+            n = edge_add(e, n, off + sz, off + sz);
+        }
+    }
+    truncations_at(name, b, e, n);
+}
+
+/* LiME: each range's 32-byte header and the first bytes of its data. */
+static void lime_truncations(const char *name, const buf *b)
+{
+    size_t e[TRUNC_EDGES], n = 0;
+    uint64_t off = 0;
+    while (off + 32 <= b->len && le(b->p + off, 4) == 0x4c694d45u) {
+        uint64_t size = le(b->p + off + 16, 8) - le(b->p + off + 8, 8) + 1;
+        n = edge_add(e, n, off, off + 32);
+        off += 32 + size;
+    }
+    truncations_at(name, b, e, n);
 }
 
 /* Random damage in [from, from + span) (the headers and notes). */
@@ -1696,10 +1788,17 @@ static void corruptions(const char *name, const buf *b, size_t span, int rounds)
 }
 
 /* A Windows dump's fields sit in a few spots of a mostly padded header. */
-static void win_damage(const char *name, const buf *b, int is64)
+static void win_damage(const char *name, const buf *b, int is64, int bitmap)
 {
-    size_t hdr = is64 ? 0x2000 : 0x1000;
-    truncations(name, b);
+    size_t hdr = is64 ? 0x2000 : 0x1000, first = hdr + (bitmap ? 0x1000 : 0);
+    /* the run table's and CONTEXT's ends, DumpType, the header's end, the
+       summary header with its bitmap, the first two pages; all that comes
+       before them is a header too short, as the first bytes test */
+    const size_t edges[] = {is64 ? 0x88 + 16 * 5 : 0x64 + 8 * 4, is64 ? 0x88 + 16 * 5 : 0x64 + 8 * 4,
+                            is64 ? 0x348 : 0x320, is64 ? 0x348 : 0x320, is64 ? 0x818 : 0x5ec, is64 ? 0x818 : 0x5ec,
+                            is64 ? 0xf98 : 0xf88, is64 ? 0xf9c : 0xf8c, hdr, hdr + 0x38 + WIN_BITMAP_BITS / 8 + 1,
+                            first, first, first + 0x1000, first + 0x1000};
+    truncations_at(name, b, edges, sizeof edges / sizeof edges[0]);
     corruptions_at(name, b, 0, is64 ? 0x160 : 0x100, 1500);
     corruptions_at(name, b, is64 ? 0x348 : 0x320, 0x120, 300);
     corruptions_at(name, b, is64 ? 0xf98 : 0xf88, 4, 200);
@@ -1711,27 +1810,27 @@ static void test_damage(void)
     buf b;
     memset(&b, 0, sizeof b);
     build_lime(&b);
-    truncations("t.lime", &b);
+    lime_truncations("t.lime", &b);
     corruptions("c.lime", &b, b.len, 1500);
     build_x86_64(&b, 1, 1);
-    truncations("t-x86_64.elf", &b);
+    elf_truncations("t-x86_64.elf", &b);
     corruptions("c-x86_64.elf", &b, b.len - 0x580, 3000);
     build_i386(&b, 1);
-    truncations("t-i386.elf", &b);
+    elf_truncations("t-i386.elf", &b);
     corruptions("c-i386.elf", &b, b.len - 0x300, 1500);
     build_aarch64(&b);
-    truncations("t-aarch64.elf", &b);
+    elf_truncations("t-aarch64.elf", &b);
     corruptions("c-aarch64.elf", &b, b.len - 0x300, 1500);
     build_arm(&b);
     corruptions("c-arm.elf", &b, b.len, 1000);
     build_win_full(&b, 1, 0, g_win_runs, 4);
-    win_damage("d-win64-full.dmp", &b, 1);
+    win_damage("d-win64-full.dmp", &b, 1, 0);
     build_win_bitmap(&b, 1, "SDMP");
-    win_damage("d-win64-bitmap.dmp", &b, 1);
+    win_damage("d-win64-bitmap.dmp", &b, 1, 1);
     build_win_full(&b, 0, 1, g_win_runs, 3);
-    win_damage("d-win32-full.dmp", &b, 0);
+    win_damage("d-win32-full.dmp", &b, 0, 0);
     build_win_bitmap(&b, 0, "FDMP");
-    win_damage("d-win32-bitmap.dmp", &b, 0);
+    win_damage("d-win32-bitmap.dmp", &b, 0, 1);
     g_pass++; /* every damaged file failed cleanly or opened: no crash */
     b_free(&b);
 }

@@ -1502,7 +1502,7 @@ class Machine:
         rng = random.Random("%s:%s:threads" % (self.seed, self.name))
         E, T, K = "_EPROCESS", "_ETHREAD", "_KTHREAD"
         region = self.pool_va + 0x400000
-        need = sum(p["threads"] for p in self.procs) * (self.size(T) + 0x80) + 4 * PAGE
+        need = sum(p["threads"] for p in self.procs) * (self.size(T) + 0x80) + (4 if self.ps == 8 else 10) * PAGE
         npages = (need + PAGE - 1) // PAGE
         for i in range(npages):
             self.pg.map(self.kdtb, region + i * PAGE, self.frames.take() * PAGE, glob=True)
@@ -1531,12 +1531,13 @@ class Machine:
                 threads.append(dict(tid=tid, ethread=et))
             p["thread_list"] = threads
             self.link(self.kdtb, p["eprocess"] + self.off(E, "ThreadListHead"), [t["ethread"] for t in threads], tle)
-        # KPCR per vCPU: vCPU 0 runs explorer, vCPU 1 System (see vcpus())
+        # KPCR per vCPU: vCPU 0 runs explorer, vCPU 1 System, x86's vCPU 2
+        # cmd in user mode (see vcpus())
         self.kpcr = []
         P, R = "_KPCR", "_KPRCB"
         selfname, curname, prcbname = ("Self", "CurrentPrcb", "Prcb") if self.ps == 8 else \
             ("SelfPcr", "Prcb", "PrcbData")
-        for name in ("explorer.exe", "System"):
+        for name in ("explorer.exe", "System") + (("cmd.exe",) if self.ps == 4 else ()):
             proc = next(p for p in self.procs if p["name"] == name)
             th = proc["thread_list"][rng.randrange(0, len(proc["thread_list"]))]
             pcr = alloc(PAGE, PAGE)
@@ -1545,6 +1546,14 @@ class Machine:
             self.kw(pcr + self.off(P, prcbname) + self.off(R, "CurrentThread"), self.ptr(th["ethread"]))
             self.kpcr.append(dict(kpcr=pcr, pid=proc["pid"], tid=th["tid"], ethread=th["ethread"],
                                   eprocess=proc["eprocess"]))
+        # x86: a GDT per vCPU (after the KPCRs, which stay where they were),
+        # KPCR.GDT (+0x3c) pointing at it: in user mode FS (0x3b) is the
+        # TEB, and only GDT entry 0x30 (KGDT_R0_PCR) leads to the KPCR.
+        for i, k in enumerate(self.kpcr if self.ps == 4 else ()):
+            k["teb"] = X86_TEB - PAGE * i
+            k["gdt"] = alloc(X86_GDT_LIMIT + 1, 8)
+            self.kw(k["gdt"], x86_gdt(k["kpcr"], k["teb"]))
+            self.kw(k["kpcr"] + 0x3c, self.ptr(k["gdt"]))
 
     def write_low_stub(self):
         """x64 PROCESSOR_START_BLOCK below 1 MiB (MemProcFS's test): first
@@ -1610,7 +1619,7 @@ class Machine:
         nostub: vCPU 0 is in user mode on explorer's KVA-shadow root."""
         explorer = next(p for p in self.procs if p["name"] == "explorer.exe")
         w10 = self.v["build"] >= 10240
-        teb = 0x7ff5f0000000 + 0x1000 if self.ps == 8 else 0x7ffdf000
+        teb = 0x7ff5f0000000 + 0x1000
         if self.mode == "ia32e":
             cr0, cr4 = 0x80050033, 0x000406f8 | (0x170000 if w10 else 0)
         elif self.mode == "pae":
@@ -1623,11 +1632,14 @@ class Machine:
                     user=False)]
         if self.v.get("nostub"):
             out[0].update(cr3=explorer["shadow"] | 1, rip=0x7ff600001000 + 0x1234, rsp=0x5f000 - 0x28, user=True)
+        if self.ps == 4:  # vCPU 2 in user mode: FS is cmd's TEB
+            cmd = next(p for p in self.procs if p["name"] == "cmd.exe")
+            out.append(dict(cr0=cr0, cr3=cmd["dtb"], cr4=cr4, rip=0x4a5a1234, rsp=0x1cfe6c, user=True))
         for c, k in zip(out, self.kpcr):
             c.update(current_pid=k["pid"], current_tid=k["tid"], current_ethread=k["ethread"],
-                     current_eprocess=k["eprocess"], kpcr=k["kpcr"])
+                     current_eprocess=k["eprocess"], kpcr=k["kpcr"], gdtr_base=k.get("gdt", 0))
             if self.ps == 4:
-                c.update(fs_base=k["kpcr"], gs_base=0, kernel_gs_base=0)
+                c.update(fs_base=k["teb"] if c["user"] else k["kpcr"], gs_base=0, kernel_gs_base=0, teb=k["teb"])
             elif c["user"]:
                 c.update(fs_base=0, gs_base=teb, kernel_gs_base=k["kpcr"])
             else:
@@ -1695,6 +1707,28 @@ def note(name, ntype, desc):
     return struct.pack("<III", len(n), len(desc), ntype) + pad(n) + pad(desc)
 
 
+X86_TEB = 0x7ffdf000
+X86_GDT_LIMIT = 0x3ff  # Windows x86: 128 descriptors
+
+
+def gdt_entry(base, limit, access, flags):
+    """A segment descriptor (Intel SDM vol. 3, 3.4.5): flags G (8), D/B (4)."""
+    return u64((limit & 0xffff) | (base & 0xffffff) << 16 | access << 40 | (limit >> 16 & 0xf) << 48 |
+               flags << 52 | (base >> 24 & 0xff) << 56)
+
+
+def x86_gdt(kpcr, teb):
+    """Windows x86's GDT (ReactOS ketypes.h KGDT_*): flat ring 0 code/data at
+    0x08/0x10, ring 3 at 0x18/0x20, the KPCR at 0x30 (the kernel's FS), the
+    current thread's TEB at 0x38 (user FS 0x3b)."""
+    g = bytearray(X86_GDT_LIMIT + 1)
+    for sel, base, limit, access, flags in ((0x08, 0, 0xfffff, 0x9b, 0xc), (0x10, 0, 0xfffff, 0x93, 0xc),
+                                            (0x18, 0, 0xfffff, 0xfb, 0xc), (0x20, 0, 0xfffff, 0xf3, 0xc),
+                                            (0x30, kpcr, 0x3fff, 0x93, 0x4), (0x38, teb, 0xfff, 0xf3, 0x4)):
+        g[sel:sel + 8] = gdt_entry(base, limit, access, flags)
+    return bytes(g)
+
+
 def cpu_selectors(c, ps):
     """(cs, ds, fs, gs): Windows' kernel or user selectors."""
     if ps == 8:
@@ -1714,7 +1748,8 @@ def qemu_cpu_state(c, ps):
     segs = [(cs, 0xffffffff, csfl, 0)] + [(ds, 0xffffffff, 0xcf9300, 0)] * 2
     segs += [(fs, 0xfff if ps == 4 else 0xffffffff, 0xcf9300, c["fs_base"]),
              (gs, 0xffffffff, 0xcf9300, c["gs_base"]), (ds, 0xffffffff, 0xcf9300, 0)]
-    segs += [(0, 0, 0, 0), (0x40, 0x67, 0x8b00, 0), (0, 0x7f, 0, 0), (0, 0xfff, 0, 0)]
+    segs += [(0, 0, 0, 0), (0x40, 0x67, 0x8b00, 0), (0, 0x7f if ps == 8 else X86_GDT_LIMIT, 0, c["gdtr_base"]),
+             (0, 0xfff if ps == 8 else 0x7ff, 0, 0)]
     for sel, lim, fl, base in segs:
         d += u32(sel) + u32(lim) + u32(fl) + u32(0) + u64(base)
     d += u64(c["cr0"]) + u64(0) + u64(0) + u64(c["cr3"]) + u64(c["cr4"])
@@ -1813,7 +1848,7 @@ def dump_header(m, bitmap):
         return h
     h = bytearray(PAGE_FILL[:0x1000])
     struct.pack_into("<4s4sIIIIIIII", h, 0, b"PAGE", b"DUMP", 0xf, t["build"], m.kdtb, m.pfndb,
-                     t["ps_loaded_module_list"], t["ps_active_process_head"], 0x14c, 2)
+                     t["ps_loaded_module_list"], t["ps_active_process_head"], 0x14c, len(t["vcpus"]))
     struct.pack_into("<5I", h, 0x28, 0xe2, 0, 0, 0, 0)
     h[0x5c] = 1 if m.mode == "pae" else 0
     h[0x5d] = 0x41
@@ -2150,7 +2185,10 @@ def self_check(m):
     prcb = "Prcb" if ps == 8 else "PrcbData"
     for c in t["vcpus"]:
         base = c["kernel_gs_base"] if c["user"] else c["gs_base"]
-        base = base if ps == 8 else c["fs_base"]
+        if ps == 4:  # the GDT's entry 0x30 is the KPCR; FS's base too in kernel mode
+            d = int.from_bytes(r.rd(kd, c["gdtr_base"] + 0x30, 8), "little")
+            base = (d >> 16) & 0xffffff | (d >> 56) << 24
+            check(d >> 40 & 0x90 == 0x90 and c["fs_base"] == (c["teb"] if c["user"] else base), "x86 FS and GDT")
         check(base == c["kpcr"] and r.ptr(kd, base + off(P, "Self" if ps == 8 else "SelfPcr")) == base, "KPCR.Self")
         th = r.ptr(kd, base + off(P, prcb) + off(R, "CurrentThread"))
         ep = r.ptr(kd, th + off(KT, "ApcState") + off("_KAPC_STATE", "Process"))
@@ -2353,6 +2391,24 @@ def hostile(m, out_root, log):
         pg.wr(epa, pd | P | RW)
     emit("pt-self-reference", ph, {"info": {"status": "any"}, "ps": {"status": "any"}},
          "the table entry over the pool points back at its own table")
+    # 9. broken thread lists: in one process an ETHREAD's Flink into unmapped
+    # memory, in another the sixth thread links back to the third. Every
+    # process is listed, and the threads before each break, each once.
+    ph = m.phys.clone()
+    tle = m.off("_ETHREAD", "ThreadListEntry")
+    cut, loop = [p for p in procs if p["threads"] >= 8][2:4]
+    patch(ph, kd, cut["ethreads"][3] + tle, ptr(bad))
+    patch(ph, kd, loop["ethreads"][5] + tle, ptr(loop["ethreads"][2] + tle))
+    keep = {cut["pid"]: 4, loop["pid"]: 6}
+    entries = []
+    for p in procs:
+        entries.append([p["pid"], p["pid"]])
+        entries += [[tid, p["pid"]] for tid in p["tids"][:keep.get(p["pid"], len(p["tids"]))]]
+    emit("broken-thread-list", ph,
+         {"ps": {"status": "ok", "pids_all": True},
+          "ps-threads": {"status": "ok", "entries": entries}},
+         "pid %d: the 4th thread's Flink is 0x%x, not mapped; pid %d: the 6th thread links back to the 3rd" %
+         (cut["pid"], bad, loop["pid"]), {"thread_victims": {str(k): v for k, v in keep.items()}})
     return made
 
 

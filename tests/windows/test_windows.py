@@ -346,6 +346,8 @@ def hostile_case(a, tool, tag, d, truth):
     label = "hostile %s%s" % (truth["variant"], " (%s)" % tag if tag else "")
     for cmd, e in exp.items():
         args = [cmd, target]
+        if cmd == "ps-threads":
+            args = ["ps", target, "--threads"]
         if cmd == "dlls":
             args += ["--pid", str(e["pid"])]
         if cmd == "sym":
@@ -375,6 +377,14 @@ def hostile_case(a, tool, tag, d, truth):
             if e.get("pids_all"):
                 allp = [p["pid"] for p in truth["processes"]]
                 check(name + " lists every process", sorted(pids) == sorted(allp), allp, pids)
+        if cmd == "ps-threads" and "entries" in e:
+            got = [[x.get("pid"), x.get("tgid")] for x in j] if isinstance(j, list) else j
+            bad = [(w, g) for w, g in zip(e["entries"], got or []) if w != g]
+            check(name + " lists every process and the threads before each break",
+                  isinstance(got, list) and len(got) == len(e["entries"]) and not bad,
+                  "%d [pid, tgid] entries as in truth.json" % len(e["entries"]),
+                  "%s entries, mismatches (want, got): %s" % (len(got) if isinstance(got, list) else got,
+                                                               short(bad[:4], 300)))
         if cmd == "dlls" and isinstance(j, list) and "names_prefix" in e:
             names = [m.get("name") for m in j]
             pre = e["names_prefix"]
