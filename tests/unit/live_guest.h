@@ -1,7 +1,8 @@
 /* live_guest.h - lab guests booted live for the tests that need a running
    QEMU (test_kvm, test_events): `lab.py boot ARCH --live` in a child, its
    JSON line parsed with vmi.h's reader, every guest stopped at exit or on a
-   signal. Include after vmi.h and vmi_kvm.h with their implementations. */
+   signal. Include after vmi.h and vmi_kvm.h with their implementations,
+   and test.h. */
 #ifndef LIVE_GUEST_H_INCLUDED
 #define LIVE_GUEST_H_INCLUDED
 #include <signal.h>
@@ -79,8 +80,6 @@ static int start_guest(guest *g, const char *arch) {
 static int parse_guest(guest *g) {
     char v[64];
     size_t n = strlen(g->line);
-    FILE *f;
-    long len;
     if (!json_str(g->line, n, "qmp", g->qmp, sizeof g->qmp) || !json_str(g->line, n, "truth", g->truth, sizeof g->truth))
         return 0;
     json_str(g->line, n, "ram_base", v, sizeof v);
@@ -94,15 +93,26 @@ static int parse_guest(guest *g) {
         if (vmi__kvm_jfind(&j, "pid")) vmi__json_u64(&j, &pid);
         g->qemu_pid = (int)pid;
     }
-    f = fopen(g->truth, "rb");
-    if (!f) return 0;
-    fseek(f, 0, SEEK_END);
-    len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    g->truth_json = (char *)malloc((size_t)len + 1);
-    g->truth_len = fread(g->truth_json, 1, (size_t)len, f);
-    g->truth_json[g->truth_len] = '\0';
-    fclose(f);
+    return (g->truth_json = test_slurp(g->truth, &g->truth_len)) != NULL;
+}
+
+/* Boots the guests named on the command line (default x86_64 and arm64),
+   stopped again at exit or on a signal; 0 when one did not come up. */
+static int boot_guests(int argc, char **argv) {
+    const char *def[] = {"x86_64", "arm64"};
+    const char **arches = argc > 1 ? (const char **)(argv + 1) : def;
+    int n = argc > 1 ? argc - 1 : 2, i;
+    signal(SIGPIPE, SIG_DFL); /* the backend must not need SIGPIPE ignored */
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    atexit(stop_guests);
+    for (i = 0; i < n && i < MAX_GUESTS; i++) {
+        test_context("boot %s", arches[i]);
+        nguests++;
+        if (!CHECK(start_guest(&guests[i], arches[i]) && parse_guest(&guests[i]), "lab boot of %s: got \"%s\"",
+                   arches[i], guests[i].line))
+            return 0;
+    }
     return 1;
 }
 

@@ -399,20 +399,8 @@ static void test_plain_qemu(void) {
 }
 
 int main(int argc, char **argv) {
-    const char *def[] = {"x86_64", "arm64"};
-    const char **arches = argc > 1 ? (const char **)(argv + 1) : def;
-    int n = argc > 1 ? argc - 1 : 2, i;
-    signal(SIGPIPE, SIG_DFL); /* the backend must not need SIGPIPE ignored */
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    atexit(stop_guests);
-    for (i = 0; i < n && i < MAX_GUESTS; i++) {
-        test_context("boot %s", arches[i]);
-        nguests++;
-        if (!CHECK(start_guest(&guests[i], arches[i]) && parse_guest(&guests[i]), "lab boot of %s: got \"%s\"", arches[i],
-                   guests[i].line))
-            return test_summary();
-    }
+    int i;
+    if (!boot_guests(argc, argv)) return test_summary();
     test_plain_qemu();
     for (i = 0; i < nguests; i++) test_guest(&guests[i]);
     if (nguests >= 2) test_two_and_kill(&guests[0], &guests[1]);
