@@ -5,7 +5,7 @@ WARN    = -Wall -Wextra -Wpedantic -Werror -Wshadow
 CWARN   = $(WARN) -Wstrict-prototypes
 SAN     = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 HEADERS = vmi.h vmi_file.h vmi_kvm.h vmi_xen.h
-UNITS   = test_paging test_mem test_cache test_file test_types test_kallsyms test_dmesg test_kvm test_events test_windows
+UNITS   = test_paging test_mem test_cache test_file test_types test_kallsyms test_dmesg test_kvm test_events test_windows test_reads
 FUZZ_SECONDS ?= 30
 
 .PHONY: all help test test-quick test-xen bench bench-xen fuzz demo clean

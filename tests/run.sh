@@ -119,6 +119,8 @@ if [ "$mode" = all ]; then
     step live-events "$B/unit/test_events"
     step live-events-asan-ubsan "$B/unit-san/test_events"
     step live-cli python3 tests/guests/test_live_cli.py --vmi "$B/vmi"
+    step virtual-reads "$B/unit/test_reads" "$B/guests"
+    step virtual-reads-asan-ubsan "$B/unit-san/test_reads" "$B/guests"
     step kallsyms-recovery "$B/unit/test_kallsyms" "$B/guests"
     step kallsyms-recovery-asan-ubsan "$B/unit-san/test_kallsyms" "$B/guests"
     step kernel-log "$B/unit/test_dmesg" "$B/guests"
